@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+EXTRAS ?= dev,demo,dp
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test test-slow lint demo bench bench-scaling clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/python -m pytest
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+demo: install
+	$(BIN)/python -m fl_integration.demo
+
+bench: install
+	$(BIN)/python -m pytest bench/micro -o addopts="" --benchmark-only --benchmark-columns=min,mean,max,rounds
+
+bench-scaling: install
+	$(BIN)/python -m bench scaling
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .benchmarks .ruff_cache *.egg-info
