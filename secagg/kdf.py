@@ -36,8 +36,12 @@ def derive(
     ikm: bytes, label: bytes, session_id: bytes, context: bytes = b"", length: int = 32
 ) -> bytes:
     """Derive ``length`` bytes from ``ikm`` with HKDF-SHA256, bound to label/version/session."""
-    info = build_info(label, session_id, context)
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(ikm)
+    return hkdf_sha256(ikm, build_info(label, session_id, context), length)
+
+
+def hkdf_sha256(ikm: bytes, info: bytes, length: int, salt: bytes | None = None) -> bytes:
+    """Raw RFC 5869 HKDF-SHA256 (lower layer: use :func:`derive`, which adds the context)."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
 def pair_context(u: int, v: int) -> bytes:

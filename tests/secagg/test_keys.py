@@ -1,0 +1,123 @@
+"""Key agreement, share-bundle encryption and signatures: correctness and tampering."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secagg import labels
+from secagg.csprng import AesCtrRandom
+from secagg.encryption import open_bundle, seal_bundle, sealed_size
+from secagg.errors import AuthenticationError, ProtocolViolation, SecAggError
+from secagg.keys import BoxKeyPair, MaskKeyPair, SigningKeyPair, pairwise_seed, verify_signature
+
+SESSION = b"s" * 16
+OTHER_SESSION = b"t" * 16
+
+
+def test_pairwise_seed_is_symmetric_and_bound_to_session_and_ids() -> None:
+    a, b = MaskKeyPair.generate(), MaskKeyPair.generate()
+    s_ab = pairwise_seed(a, b.public_bytes, SESSION, 3, 7)
+    assert s_ab == pairwise_seed(b, a.public_bytes, SESSION, 7, 3)
+    assert s_ab != pairwise_seed(a, b.public_bytes, OTHER_SESSION, 3, 7)
+    assert s_ab != pairwise_seed(a, b.public_bytes, SESSION, 3, 8)
+    assert len(s_ab) == 32
+
+
+def test_private_bytes_round_trip_rebuilds_the_same_agreement() -> None:
+    a, b = MaskKeyPair.generate(), MaskKeyPair.generate()
+    a2 = MaskKeyPair.from_private_bytes(a.private_bytes())
+    assert a2.public_bytes == a.public_bytes
+    assert pairwise_seed(a2, b.public_bytes, SESSION, 1, 2) == pairwise_seed(a, b.public_bytes, SESSION, 1, 2)
+
+
+def test_low_order_peer_key_is_a_protocol_violation() -> None:
+    with pytest.raises(ProtocolViolation):
+        pairwise_seed(MaskKeyPair.generate(), b"\x00" * 32, SESSION, 1, 2)
+
+
+def test_seeded_source_makes_keys_reproducible() -> None:
+    k1 = MaskKeyPair.generate(AesCtrRandom(b"k" * 32))
+    k2 = MaskKeyPair.generate(AesCtrRandom(b"k" * 32))
+    assert k1.public_bytes == k2.public_bytes
+    assert MaskKeyPair.generate().public_bytes != k1.public_bytes
+
+
+@pytest.mark.parametrize("cls", [MaskKeyPair, BoxKeyPair, SigningKeyPair])
+def test_secret_types_neither_pickle_nor_print_their_secret(cls) -> None:
+    key = cls.generate(AesCtrRandom(b"p" * 32))
+    secret = AesCtrRandom(b"p" * 32).token_bytes(32)
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
+    with pytest.raises(TypeError):
+        copy.copy(key)
+    assert secret.hex() not in repr(key) and secret.hex()[:16] not in repr(key)
+
+
+def _pair():
+    return BoxKeyPair.generate(), BoxKeyPair.generate()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(max_size=300))
+def test_bundle_round_trip(payload: bytes) -> None:
+    alice, bob = _pair()
+    ct = seal_bundle(alice, bob.public_bytes, 1, 2, SESSION, payload)
+    assert len(ct) == sealed_size(len(payload), SESSION)
+    assert open_bundle(bob, alice.public_bytes, 1, 2, SESSION, ct) == payload
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_any_flipped_byte_is_rejected(data) -> None:
+    alice, bob = _pair()
+    ct = bytearray(seal_bundle(alice, bob.public_bytes, 1, 2, SESSION, b"share" * 10))
+    i = data.draw(st.integers(0, len(ct) - 1))
+    ct[i] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(AuthenticationError):
+        open_bundle(bob, alice.public_bytes, 1, 2, SESSION, bytes(ct))
+
+
+@pytest.mark.parametrize(
+    "sender_id, recipient_id, session",
+    [(9, 2, SESSION), (1, 9, SESSION), (1, 2, OTHER_SESSION), (2, 1, SESSION)],
+    ids=["wrong-sender", "wrong-recipient", "wrong-session", "swapped-ids"],
+)
+def test_bundle_bound_to_sender_recipient_session(sender_id, recipient_id, session) -> None:
+    alice, bob = _pair()
+    ct = seal_bundle(alice, bob.public_bytes, 1, 2, SESSION, b"payload")
+    with pytest.raises(AuthenticationError):
+        open_bundle(bob, alice.public_bytes, sender_id, recipient_id, session, ct)
+
+
+def test_bundle_for_someone_else_or_truncated_is_rejected() -> None:
+    alice, bob = _pair()
+    carol = BoxKeyPair.generate()
+    ct = seal_bundle(alice, bob.public_bytes, 1, 2, SESSION, b"payload")
+    for attempt in (lambda: open_bundle(carol, alice.public_bytes, 1, 2, SESSION, ct),
+                    lambda: open_bundle(bob, carol.public_bytes, 1, 2, SESSION, ct),
+                    lambda: open_bundle(bob, alice.public_bytes, 1, 2, SESSION, ct[:20]),
+                    lambda: open_bundle(bob, alice.public_bytes, 1, 2, SESSION, b"")):
+        with pytest.raises(SecAggError):
+            attempt()
+
+
+def test_signatures_verify_and_bind_label_and_message() -> None:
+    key = SigningKeyPair.generate()
+    sig = key.sign(labels.CONSISTENCY_SIG, b"U3")
+    verify_signature(key.verify_key_bytes, labels.CONSISTENCY_SIG, b"U3", sig)
+    bad = [
+        (key.verify_key_bytes, labels.ADVERTISE_SIG, b"U3", sig),
+        (key.verify_key_bytes, labels.CONSISTENCY_SIG, b"U4", sig),
+        (SigningKeyPair.generate().verify_key_bytes, labels.CONSISTENCY_SIG, b"U3", sig),
+        (key.verify_key_bytes, labels.CONSISTENCY_SIG, b"U3", sig[:-1] + bytes([sig[-1] ^ 1])),
+        (key.verify_key_bytes, labels.CONSISTENCY_SIG, b"U3", sig[:10]),
+        (b"\x00" * 5, labels.CONSISTENCY_SIG, b"U3", sig),
+    ]
+    for args in bad:
+        with pytest.raises(AuthenticationError):
+            verify_signature(*args)
