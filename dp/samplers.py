@@ -1,0 +1,140 @@
+"""Exact integer noise samplers (discrete Laplace, discrete Gaussian, Poisson, Skellam).
+
+All parameters are rationals (``fractions.Fraction``; a float is converted with
+``Fraction(x).limit_denominator(max_den)``, see :func:`as_rational`) so that every accept/reject
+decision is an integer comparison on CSPRNG bits (Canonne, Kamath, Steinke 2020). Outputs are
+exact for the stated rational parameter; the only deviations are restarts on events of
+probability below ``exp(-1000)`` (a geometric counter reaching its cap), documented per sampler.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+
+import numpy as np
+
+from . import _kernels as K
+from .errors import DPError
+from .rng import RandomSource, resolve
+
+Rational = Fraction | int | float
+
+_WORDS = 1 << 15  # words per refill (256 KiB)
+_LIMIT = 1 << 62  # every denominator / product in the kernels stays below this
+_VMAX = 1 << 20  # cap on geometric counters: reached with probability <= exp(-2^20)
+
+
+def as_rational(x: Rational, max_den: int = 1 << 16, name: str = "parameter") -> Fraction:
+    """``x`` as a positive Fraction; floats via ``limit_denominator(max_den)`` (closest fraction)."""
+    if isinstance(x, bool) or not isinstance(x, Fraction | int | float):
+        raise DPError(f"{name} must be a Fraction, int or float, got {type(x).__name__}")
+    if isinstance(x, float) and not math.isfinite(x):
+        raise DPError(f"{name} must be finite")
+    f = x if isinstance(x, Fraction) else Fraction(x)
+    if isinstance(x, float):
+        f = f.limit_denominator(max_den)
+    if f <= 0:
+        raise DPError(f"{name} must be > 0, got {x}")
+    return f
+
+
+def _run(fill: Callable[..., int], size: int, rng: RandomSource | None, *params: int) -> np.ndarray:
+    """Drive a kernel: refill words, move the unread tail to the front, resume (module doc)."""
+    if not isinstance(size, int | np.integer) or size < 0:
+        raise DPError(f"size must be a non-negative int, got {size!r}")
+    src = resolve(rng)
+    out = np.empty(int(size), dtype=np.int64)
+    words = np.empty(_WORDS, dtype=np.uint64)
+    src.fill(words)
+    st = np.zeros(4, dtype=np.uint64)
+    i = 0
+    while True:
+        i = fill(out, i, words, st, *params)
+        if i >= out.size:
+            return out
+        pos = int(st[0])
+        if pos == 0:  # one sample needs more than the whole buffer: grow it
+            more = np.empty(words.size, dtype=np.uint64)
+            src.fill(more)
+            words = np.concatenate([words, more])
+            continue
+        rest = words.size - pos
+        words[:rest] = words[pos:]
+        src.fill(words[rest:])
+        st[0] = 0
+
+
+def discrete_laplace(scale: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
+    """``size`` int64 draws with P(z) proportional to exp(-|z|/scale), exactly (CKS Alg. 2).
+
+    ``scale = t/s`` as a Fraction with ``t, s < 2^40``. O(1) expected words per draw for any scale.
+    """
+    f = as_rational(scale, name="scale")
+    t, s = f.numerator, f.denominator
+    if t >= 1 << 40 or s >= 1 << 40:
+        raise DPError("scale numerator and denominator must be < 2^40")
+    return _run(K.fill_discrete_laplace, size, rng, s, t, _VMAX)
+
+
+def gaussian_params(sigma2: Fraction) -> tuple[int, int, int]:
+    """(n, d, t) for sigma^2 = n/d and t = floor(sigma) + 1; DPError if 2 n d t^2 >= 2^62."""
+    n, d = sigma2.numerator, sigma2.denominator
+    t = math.isqrt(n // d) + 1
+    if 2 * n * d * t * t >= _LIMIT or t * d * (_VMAX + 2) * t >= _LIMIT:
+        raise DPError(
+            "sigma^2 = n/d needs 2*n*d*(floor(sigma)+1)^2 < 2^62: use a smaller denominator "
+            "(sigma2 as a float is limited to denominator 2^31 // sigma^2)"
+        )
+    return n, d, t
+
+
+def _sigma2_rational(sigma2: Rational) -> Fraction:
+    """sigma^2 as a Fraction; floats get the largest denominator the kernel's bounds allow."""
+    if isinstance(sigma2, float) and math.isfinite(sigma2) and sigma2 > 0:
+        return as_rational(sigma2, max(1, int((1 << 30) // max(sigma2, 1.0))), "sigma2")
+    return as_rational(sigma2, name="sigma2")
+
+
+def discrete_gaussian(sigma2: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
+    """``size`` int64 draws from N_Z(0, sigma2), P(z) proportional to exp(-z^2/(2 sigma2)), exactly.
+
+    CKS 2020 Algorithm 3 (rejection from a discrete Laplace of scale floor(sigma)+1). ``sigma2`` is a
+    Fraction n/d with 2 n d (floor(sigma)+1)^2 < 2^62 (sigma up to ~4.6e4 with integer sigma^2); a
+    float is rounded to the nearest fraction with denominator <= 2^30 // sigma2.
+    """
+    n, d, t = gaussian_params(_sigma2_rational(sigma2))
+    return _run(K.fill_discrete_gaussian, size, rng, n, d, t, _VMAX)
+
+
+def poisson_params(lam: Fraction) -> tuple[int, int, int, int, int, int, int]:
+    """Kernel parameters (a, b, mode m, half-width w, tail sizes lp, lm, cap dmax) for Poisson(a/b).
+
+    Envelope: 1 on [m-min(w,m), m+w]; geometric tails with rational ratios (L-1)/L, L chosen so that
+    every Poisson ratio beyond the window is <= (L-1)/L. Acceptance is then a product of rational
+    Bernoullis, so the draw is exact; cost O(sqrt(lam)) bits per draw.
+    """
+    a, b = lam.numerator, lam.denominator
+    m = a // b
+    w = math.isqrt(m) + 1
+    j0 = m + w + 1
+    lp = -(-(b * j0) // (b * j0 - a))
+    lm = -(-a // (a - b * (m - w))) if m > w else 2
+    dmax = 1000 * max(lp, lm)
+    worst = max(b * (m + w + dmax) * max(lp, lm), a * max(lp, lm), b * (m + 1) * lm)
+    if worst >= _LIMIT or lp + lm + 2 * w + 2 >= _LIMIT:
+        raise DPError("Poisson mean numerator/denominator too large for 62-bit exact arithmetic")
+    return a, b, m, w, lp, lm, dmax
+
+
+def poisson(lam: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
+    """``size`` int64 draws from Poisson(lam), exactly for the rational ``lam`` (O(sqrt(lam)) each)."""
+    params = poisson_params(as_rational(lam, name="lam"))
+    return _run(K.fill_poisson, size, rng, *params)
+
+
+def skellam(mu: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
+    """``size`` draws of Poisson(mu) - Poisson(mu): symmetric Skellam, variance 2*mu, exact."""
+    params = poisson_params(as_rational(mu, name="mu"))
+    return _run(K.fill_skellam, size, rng, *params)

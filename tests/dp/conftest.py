@@ -1,0 +1,42 @@
+"""Shared helpers for dp tests: seeded sources and a chi-square goodness-of-fit check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dp.rng import AesCtrSource
+
+# Each distribution test fails with probability ALPHA when the sampler is correct (over seeds);
+# the seeds are fixed, so the suite is deterministic.
+ALPHA = 1e-4
+Z = 4.5  # two-sided normal quantile: false-alarm rate ~6.8e-6 for the mean/variance z-tests
+
+
+@pytest.fixture
+def seeded():
+    """A factory of reproducible CSPRNG sources (AES-CTR with a fixed 32-byte seed)."""
+
+    def make(tag: str) -> AesCtrSource:
+        return AesCtrSource(tag.encode().ljust(32, b"."))
+
+    return make
+
+
+def chi_square_pvalue(samples: np.ndarray, pmf) -> float:
+    """p-value of Pearson's chi-square for integer samples against ``pmf(support)``; bins with
+    expected count < 5 are merged into two tail bins."""
+    n = samples.size
+    lo, hi = int(samples.min()), int(samples.max())
+    support = np.arange(lo - 50, hi + 51)
+    expected = pmf(support) * n
+    keep = expected >= 5
+    idx = np.nonzero(keep)[0]
+    a, b = idx[0], idx[-1]
+    counts = np.bincount(samples - (lo - 50), minlength=support.size).astype(float)
+    obs = np.concatenate([[counts[:a].sum()], counts[a : b + 1], [counts[b + 1 :].sum()]])
+    exp = np.concatenate([[expected[:a].sum()], expected[a : b + 1], [expected[b + 1 :].sum()]])
+    exp = exp / exp.sum() * n  # pmf mass outside the scanned window is negligible
+    mask = exp > 0
+    return float(stats.chisquare(obs[mask], exp[mask]).pvalue)

@@ -1,0 +1,164 @@
+"""Exact samplers: kernels agree with the pure-Python reference, pmfs fit (chi-square at ALPHA),
+moments fit (z-tests at Z), the CSPRNG path is the only source, refills replay exactly."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from dp import _kernels as K
+from dp import _reference as R
+from dp import samplers
+from dp.errors import DPError
+from dp.rng import AesCtrSource
+from tests.dp.conftest import ALPHA, Z, chi_square_pvalue
+
+SEED_WORDS = 300_000
+
+
+def _words(seeded, tag):
+    w = np.empty(SEED_WORDS, dtype=np.uint64)
+    seeded(tag).fill(w)
+    return w
+
+
+@pytest.mark.parametrize("sigma2", [Fraction(1), Fraction(7, 3), Fraction(10**4), Fraction(10**8)])
+def test_discrete_gaussian_kernel_matches_reference(seeded, sigma2):
+    w = _words(seeded, f"dg{sigma2}")
+    n, d, t = samplers.gaussian_params(sigma2)
+    out, st = np.empty(2000, np.int64), np.zeros(4, np.uint64)
+    assert K.fill_discrete_gaussian(out, 0, w, st, n, d, t, 1 << 20) == out.size
+    bits = R.Bits(w)
+    assert out.tolist() == [R.discrete_gaussian_ref(bits, n, d, t) for _ in range(out.size)]
+    assert bits.pos == int(st[0])
+
+
+@pytest.mark.parametrize("scale", [Fraction(1), Fraction(3, 2), Fraction(1000, 7)])
+def test_discrete_laplace_kernel_matches_reference(seeded, scale):
+    w = _words(seeded, f"dl{scale}")
+    out, st = np.empty(2000, np.int64), np.zeros(4, np.uint64)
+    s, t = scale.denominator, scale.numerator
+    K.fill_discrete_laplace(out, 0, w, st, s, t, 1 << 20)
+    bits = R.Bits(w)
+    assert out.tolist() == [R.discrete_laplace_ref(bits, s, t) for _ in range(out.size)]
+
+
+@pytest.mark.parametrize("lam", [Fraction(3, 10), Fraction(15, 2), Fraction(400), Fraction(7001, 3)])
+def test_poisson_kernel_matches_reference(seeded, lam):
+    w = _words(seeded, f"po{lam}")
+    p = samplers.poisson_params(lam)
+    out, st = np.empty(300, np.int64), np.zeros(4, np.uint64)
+    K.fill_poisson(out, 0, w, st, *p)
+    bits = R.Bits(w)
+    assert out.tolist() == [R.poisson_ref(bits, *p[:6]) for _ in range(out.size)]
+
+
+@pytest.mark.parametrize("sigma2", [Fraction(1, 4), Fraction(1), Fraction(7, 3), Fraction(25)])
+def test_discrete_gaussian_pmf(seeded, sigma2):
+    x = samplers.discrete_gaussian(sigma2, 200_000, rng=seeded(f"pmf{sigma2}"))
+    p = chi_square_pvalue(x, lambda z: R.discrete_gaussian_pmf(float(sigma2), z))
+    assert p > ALPHA
+
+
+@pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(1), Fraction(7, 2)])
+def test_discrete_laplace_pmf(seeded, scale):
+    x = samplers.discrete_laplace(scale, 200_000, rng=seeded(f"lap{scale}"))
+    assert chi_square_pvalue(x, lambda z: R.discrete_laplace_pmf(float(scale), z)) > ALPHA
+
+
+@pytest.mark.parametrize("lam", [Fraction(3, 10), Fraction(1), Fraction(15, 2), Fraction(40)])
+def test_poisson_pmf(seeded, lam):
+    x = samplers.poisson(lam, 100_000, rng=seeded(f"poi{lam}"))
+    pmf = lambda z: np.where(z >= 0, R.poisson_pmf(float(lam), np.maximum(z, 0)), 0.0)  # noqa: E731
+    assert chi_square_pvalue(x, pmf) > ALPHA
+
+
+@pytest.mark.parametrize("mu", [Fraction(1, 2), Fraction(3)])
+def test_skellam_pmf(seeded, mu):
+    x = samplers.skellam(mu, 100_000, rng=seeded(f"sk{mu}"))
+    assert chi_square_pvalue(x, lambda z: R.skellam_pmf(float(mu), z)) > ALPHA
+
+
+def _assert_moments(x: np.ndarray, var: float, kurtosis: float = 3.0) -> None:
+    """z-tests on mean and variance (false-alarm rate ~1.4e-5 for both together)."""
+    n = x.size
+    assert abs(x.mean()) < Z * np.sqrt(var / n)
+    assert abs(x.var() - var) < Z * var * np.sqrt((kurtosis - 1) / n)
+
+
+@pytest.mark.parametrize("sigma", [100, 10_000])
+def test_discrete_gaussian_moments_large_sigma(seeded, sigma):
+    _assert_moments(samplers.discrete_gaussian(sigma * sigma, 300_000, rng=seeded(f"m{sigma}")),
+                    float(sigma) ** 2)
+
+
+def test_skellam_moments(seeded):
+    mu = 5000
+    x = samplers.skellam(mu, 50_000, rng=seeded("skm"))
+    _assert_moments(x, 2.0 * mu, kurtosis=3.0 + 1 / (2 * mu))
+
+
+def test_discrete_laplace_large_scale_moments(seeded):
+    scale = 10_000
+    q = np.exp(-1 / scale)
+    x = samplers.discrete_laplace(scale, 300_000, rng=seeded("dlm"))
+    _assert_moments(x, 2 * q / (1 - q) ** 2, kurtosis=6.0)
+
+
+def test_seeded_source_is_reproducible_and_default_is_not():
+    seed = b"k" * 32
+    a = samplers.discrete_gaussian(100, 1000, rng=AesCtrSource(seed))
+    b = samplers.discrete_gaussian(100, 1000, rng=AesCtrSource(seed))
+    assert np.array_equal(a, b)
+    c = samplers.discrete_gaussian(100, 1000)
+    d = samplers.discrete_gaussian(100, 1000)
+    assert not np.array_equal(c, d)  # equal with probability ~1e-1600
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("words", [3, 64, 1000])
+def test_refill_replays_the_stream_exactly(monkeypatch, words):
+    """Small buffers force many refills (and growth when one draw needs > the buffer)."""
+    big = samplers.discrete_gaussian(10**8, 3000, rng=AesCtrSource(b"f" * 32))
+    sk = samplers.skellam(50, 300, rng=AesCtrSource(b"g" * 32))
+    monkeypatch.setattr(samplers, "_WORDS", words)
+    assert np.array_equal(samplers.discrete_gaussian(10**8, 3000, rng=AesCtrSource(b"f" * 32)), big)
+    assert np.array_equal(samplers.skellam(50, 300, rng=AesCtrSource(b"g" * 32)), sk)
+
+
+def test_sources_are_the_only_randomness():
+    class Counting(AesCtrSource):
+        calls = 0
+
+        def fill(self, out):
+            Counting.calls += 1
+            super().fill(out)
+
+    samplers.skellam(2, 10, rng=Counting(b"c" * 32))
+    assert Counting.calls >= 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: samplers.discrete_gaussian(0, 3),
+        lambda: samplers.discrete_gaussian(-1.0, 3),
+        lambda: samplers.discrete_gaussian(float("nan"), 3),
+        lambda: samplers.discrete_gaussian(Fraction(10**20, 3), 3),
+        lambda: samplers.discrete_laplace(0, 3),
+        lambda: samplers.skellam(1, -1),
+        lambda: samplers.poisson("1", 3),
+    ],
+)
+def test_bad_parameters_raise(call):
+    with pytest.raises(DPError):
+        call()
+
+
+def test_float_sigma2_becomes_a_close_rational():
+    f = samplers._sigma2_rational(2.345678)
+    assert abs(float(f) - 2.345678) < 1e-8
+    n, d, t = samplers.gaussian_params(samplers._sigma2_rational(9.9e7 + 0.5))
+    assert 2 * n * d * t * t < 1 << 62
