@@ -1,0 +1,1 @@
+"""pytest-benchmark micro benchmarks of the cryptographic core (`make bench`)."""
