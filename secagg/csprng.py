@@ -68,14 +68,9 @@ class AesCtrRandom:
         return self._enc.update(b"\x00" * n)
 
     def fill(self, out: np.ndarray) -> None:
-        view = _byte_view(out)
-        n = view.size
-        if n == 0:
-            return
-        zeros = np.zeros(n, dtype=np.uint8)
-        tmp = bytearray(n + _BLOCK - 1)
-        self._enc.update_into(zeros, tmp)
-        view[:] = np.frombuffer(tmp, dtype=np.uint8, count=n)
+        from .prg import read_into  # local import: prg imports kdf, which imports nothing here
+
+        read_into(self._enc, _byte_view(out))
 
     def __repr__(self) -> str:
         return "AesCtrRandom(<seeded>)"
