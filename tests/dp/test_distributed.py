@@ -1,0 +1,144 @@
+"""Distributed DP planner: the modulus never wraps by the stated bound, decode(sum(encode))
+recovers the mean within the noise, the plan's noise and events are what was asked for."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dp import distributed as D
+from dp.accounting import PrivacyLedger
+from dp.errors import DPError
+from dp.rng import AesCtrSource
+from tests.dp.conftest import Z
+
+SEED = b"t" * 32
+
+
+def _aggregate(plan, xs, tag):
+    src = AesCtrSource(tag.ljust(32, b"."))
+    mod = 1 << plan.bits
+    acc = np.zeros(plan.length, dtype=np.int64)
+    for x in xs:
+        v = D.encode_client(x, plan, rotation_seed=SEED, rng=src)
+        acc = (acc + (v % mod)) % mod  # what Z_{2^b} aggregation of the two's complement gives
+    return acc
+
+
+plans = st.builds(
+    dict,
+    dimension=st.integers(1, 300),
+    l2_clip=st.floats(1e-2, 1e2),
+    noise_multiplier=st.floats(0.3, 5.0),
+    n_clients=st.integers(2, 12),
+    mechanism=st.sampled_from(D.MECHANISMS),
+    rotate=st.booleans(),
+    wrap_probability=st.sampled_from([1e-3, 1e-9]),
+)
+
+
+@given(plans, st.integers(0, 10**6))
+@settings(max_examples=25, deadline=None)
+def test_decode_of_sum_recovers_the_mean(kw, salt):
+    n = kw["n_clients"]
+    plan = D.plan_distributed(n_min=max(1, n // 2), **kw)
+    d, c = plan.dimension, plan.l2_clip
+    # worst case for wrap-around: every client sends the same vector at the clip norm
+    x = np.ones(d) * c / math.sqrt(d)
+    xs = [x] * n
+    agg = _aggregate(plan, xs, f"h{salt}".encode())
+    mean = D.decode_mean(agg, plan, n, rotation_seed=SEED)
+    # noise of the mean per coordinate: sqrt(n) client sigmas / (scale n), rounding <= 1/scale
+    sd = math.sqrt(n * plan.client_variance) / (plan.scale * n)
+    tol = (Z + math.sqrt(2 * math.log(2 * d))) * sd + 1.0 / plan.scale
+    assert np.abs(mean - x).max() < tol
+    # the stated bound fits in the bits
+    assert plan.bits <= 62
+
+
+@given(plans)
+@settings(max_examples=60, deadline=None)
+def test_bits_cover_the_wraparound_bound(kw):
+    n = kw["n_clients"]
+    plan = D.plan_distributed(n_min=max(1, n // 2), **kw)
+    bound = D._sum_bound(
+        mechanism=plan.mechanism, n=plan.n_clients, clip_scaled=plan.l2_clip * plan.scale,
+        l2_bound=plan.l2_bound, length=plan.length, rotate=plan.rotate,
+        variance=plan.client_variance, wrap_probability=plan.wrap_probability)
+    assert bound <= 2 ** (plan.bits - 1) - 1
+    assert bound > 2 ** (plan.bits - 2) - 1  # and not wastefully large
+    # the noise term alone meets its tail at wrap_probability / 2 over all coordinates
+    assert plan.client_sigma >= 0.5
+
+
+@pytest.mark.parametrize("mechanism", D.MECHANISMS)
+def test_noise_share_variance(mechanism):
+    plan = D.plan_distributed(dimension=20_000, l2_clip=1.0, noise_multiplier=1.0, n_clients=10,
+                              n_min=5, mechanism=mechanism, rotate=False, scale=30.0)
+    assert plan.client_variance == pytest.approx(30.0**2 / 5)
+    noise = D.client_noise(plan, rng=AesCtrSource(b"n" * 32))
+    m = noise.size
+    assert abs(noise.var() / plan.client_variance - 1) < Z * math.sqrt(2 / m)
+    # n_min shares sum to the target std noise_multiplier * clip (original units)
+    assert math.sqrt(plan.n_min * plan.client_variance) / plan.scale == pytest.approx(1.0)
+
+
+def test_fixed_bits_gives_largest_fitting_scale():
+    kw = dict(dimension=1000, l2_clip=1.0, noise_multiplier=1.0, n_clients=50, n_min=25)
+    plan = D.plan_distributed(bits=20, **kw)
+    assert plan.bits <= 20
+    bigger = D.plan_distributed(scale=plan.scale * 1.01, **kw)
+    assert bigger.bits > 20
+
+
+def test_conditional_rounding_respects_the_bound():
+    src = AesCtrSource(b"c" * 32)
+    y = np.full(1000, 0.5)  # every coordinate maximally uncertain
+    bound = D.inflated_l2_bound(float(np.linalg.norm(y)), y.size, math.exp(-0.5))
+    for _ in range(20):
+        assert np.linalg.norm(D._conditional_round(y, bound, src)) <= bound
+
+
+def test_two_complement_matches_signed_embedding():
+    bits = 12
+    ints = np.array([-2048, -1, 0, 1, 2047], dtype=np.int64)
+    embedded = (ints % (1 << bits)).astype(np.uint64)
+    assert D.to_signed(embedded, bits).tolist() == ints.tolist()
+    assert D.to_signed(ints, bits).tolist() == ints.tolist()
+
+
+def test_plan_event_feeds_the_ledger():
+    plan = D.plan_distributed(dimension=10_000, l2_clip=1.0, noise_multiplier=1.0, n_clients=100,
+                              n_min=80)
+    ledger = PrivacyLedger()
+    ledger.record(plan.event(sampling_probability=0.01), steps=100)
+    assert 0 < ledger.epsilon(1e-5) < 10
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(n_min=0),
+        dict(n_min=20),
+        dict(mechanism="laplace"),
+        dict(bits=4),
+        dict(noise_multiplier=0.0),
+    ],
+)
+def test_bad_plans(kw):
+    base = dict(dimension=100, l2_clip=1.0, noise_multiplier=1.0, n_clients=10, n_min=5)
+    base.update(kw)
+    with pytest.raises(DPError):
+        D.plan_distributed(**base)
+
+
+def test_encode_checks_shape_and_seed():
+    plan = D.plan_distributed(dimension=10, l2_clip=1.0, noise_multiplier=1.0, n_clients=3, n_min=2)
+    with pytest.raises(DPError):
+        D.encode_client(np.ones(11), plan, rotation_seed=SEED)
+    with pytest.raises(DPError):
+        D.encode_client(np.ones(10), plan)
