@@ -1,0 +1,32 @@
+"""Flower adapter: our SecAgg / SecAgg+ inside a Flower app, switched in by one line.
+
+``secagg_mod`` (client mod) and ``SecAggWorkflow`` (server workflow) stand where Flower's
+``secaggplus_mod`` and ``SecAggPlusWorkflow`` stand; the aliases of the same names make the
+switch a one-line import change. Needs the ``flower`` extra: ``pip install 'secagg[flower]'``.
+The rest of the library never imports this package, so it works without Flower.
+"""
+
+from __future__ import annotations
+
+try:
+    import flwr  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "fl_integration.flower needs Flower: pip install 'secagg[flower]'"
+    ) from exc
+
+from .mod import secagg_mod
+from .records import RoundSetup
+from .workflow import SecAggWorkflow
+
+# Flower's names, so `from fl_integration.flower import secaggplus_mod` is the whole switch.
+secaggplus_mod = secagg_mod
+SecAggPlusWorkflow = SecAggWorkflow
+
+__all__ = [
+    "RoundSetup",
+    "SecAggPlusWorkflow",
+    "SecAggWorkflow",
+    "secagg_mod",
+    "secaggplus_mod",
+]
