@@ -1,0 +1,182 @@
+"""The aggregation seam: one small class per backend, all answering ``aggregate(...)``.
+
+An aggregator gets the sampled clients' updates and weights (already clipped, and privatized for
+local DP), runs them through its protocol under the round's ``RoundPlan`` (dropouts, deadlines),
+and returns only what its server may learn: Σ w_i u_i and Σ w_i over the survivors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from secagg.csprng import RandomSource
+from secagg.errors import AbortError
+
+from .simulation import MALICIOUS_STAGES, STAGES, RoundPlan
+
+if TYPE_CHECKING:
+    from protocols.config import SecAggConfig
+
+    from .quantization import Codec
+
+CodecFactory = Callable[[int, int], "Codec"]  # (clients sampled, min survivors) -> codec
+AGGREGATORS = ("plain", "secagg", "secagg+", "paillier")
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What an aggregator needs about the round besides the updates."""
+
+    round: int
+    plan: RoundPlan
+    make_codec: CodecFactory
+    integer_only: bool = False  # distributed DP: even plain aggregation sums the noisy integers
+    rng: RandomSource | None = None  # crypto randomness (None: the OS CSPRNG)
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    """Σ w_i u_i and Σ w_i over ``survivors``; ``stats`` has seconds, bytes and the bound."""
+
+    sum_vector: np.ndarray
+    total_weight: float
+    survivors: frozenset[int]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Aggregator(Protocol):
+    """A backend: ``stages`` names the protocol stages a dropout may hit."""
+
+    name: str
+    stages: tuple[str, ...]
+
+    def aggregate(self, updates: Mapping[int, np.ndarray], weights: Mapping[int, float],
+                  ctx: RoundContext) -> AggregateResult: ...
+
+
+def default_threshold(n: int) -> int:
+    """SecAgg's ⌊2n/3⌋+1 (Bonawitz et al.): what the plain and Paillier paths also require."""
+    return min(n, (2 * n) // 3 + 1)
+
+
+class PlainAggregator:
+    """FedAvg's sum in the clear: the reference the secure backends are compared against."""
+
+    name = "plain"
+    stages = STAGES
+
+    def aggregate(self, updates: Mapping[int, np.ndarray], weights: Mapping[int, float],
+                  ctx: RoundContext) -> AggregateResult:
+        """Sum the survivors' weighted updates as floats (or as integers under distributed DP)."""
+        start = time.perf_counter()
+        survivors = ctx.plan.input_survivors() & updates.keys()
+        if not survivors:
+            raise AbortError("masked_input", 1, 0, "no client delivered an update")
+        ids = sorted(survivors)
+        if ctx.integer_only:
+            return _integer_sum(updates, weights, ctx, ids, start)
+        total = sum(float(weights[c]) * np.asarray(updates[c], dtype=np.float64) for c in ids)
+        weight = float(sum(float(weights[c]) for c in ids))
+        dim = len(next(iter(updates.values())))
+        stats = {"seconds": time.perf_counter() - start, "bytes_up": 8 * (dim + 1) * len(ids),
+                 "bytes_down": 0, "quantization_bound": 0.0, "stages": {}}
+        return AggregateResult(np.asarray(total), weight, frozenset(ids), stats)
+
+
+def _integer_sum(updates, weights, ctx: RoundContext, ids: list[int], start: float) -> AggregateResult:
+    n = len(ctx.plan.sampled)
+    n_min = default_threshold(n)
+    if len(ids) < n_min:
+        raise AbortError("masked_input", n_min, len(ids), "too few noise shares for the DP target")
+    codec = ctx.make_codec(n, n_min)
+    mask = (1 << codec.bits) - 1
+    total = 0
+    for c in ids:
+        total = total + codec.encode(updates[c], weights[c], ctx.rng).astype(object)
+    summed = np.array([int(v) & mask for v in total], dtype=np.uint64)
+    vec, weight = codec.decode(summed, len(ids))
+    stats = {"seconds": time.perf_counter() - start, "bytes_up": 8 * codec.length * len(ids),
+             "bytes_down": 0, "quantization_bound": codec.mean_bound(len(ids), weight), "stages": {}}
+    return AggregateResult(vec, weight, frozenset(ids), stats)
+
+
+@dataclass
+class SecAggAggregator:
+    """SecAgg (complete graph) or SecAgg+ (sparse graph from ``for_secagg_plus``), driven
+    stage by stage with the plan's deadlines; each round gets a fresh session id."""
+
+    plus: bool = False
+    malicious: bool = False
+    expected_dropout: float = 0.1  # SecAgg+ parameter finder's dropout rate
+    corrupt: float = 0.05  # SecAgg+ parameter finder's corruption rate
+
+    @property
+    def name(self) -> str:
+        """"secagg" or "secagg+"."""
+        return "secagg+" if self.plus else "secagg"
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The protocol stages, with the consistency check in malicious mode."""
+        return MALICIOUS_STAGES if self.malicious else STAGES
+
+    def config(self, client_ids: tuple[int, ...], length: int, bits: int) -> SecAggConfig:
+        """This round's protocol parameters."""
+        from protocols.config import SecAggConfig  # noqa: PLC0415 - loads the crypto on use
+
+        if self.plus:
+            return SecAggConfig.for_secagg_plus(
+                client_ids, length, dropout=self.expected_dropout, corrupt=self.corrupt,
+                modulus_bits=bits, malicious=self.malicious,
+            )
+        return SecAggConfig(client_ids=client_ids, vector_length=length, modulus_bits=bits,
+                            malicious=self.malicious)
+
+    def aggregate(self, updates: Mapping[int, np.ndarray], weights: Mapping[int, float],
+                  ctx: RoundContext) -> AggregateResult:
+        """Encode, run the round, decode: the server only ever holds the masked vectors."""
+        from .secure_round import run_secure_round  # noqa: PLC0415 - loads the crypto on use
+
+        ids = ctx.plan.sampled
+        if len(ids) < 2:
+            raise AbortError("advertise_keys", 2, len(ids), "secure aggregation needs 2 clients")
+        probe = self.config(ids, 1, 32)
+        assert probe.threshold is not None
+        codec = ctx.make_codec(len(ids), probe.threshold)
+        config = dataclasses.replace(probe, vector_length=codec.length, modulus_bits=codec.bits,
+                                     session_id=probe.session_id)
+
+        def encoded(cid: int) -> np.ndarray:
+            return codec.encode(updates[cid], weights[cid], ctx.rng)
+
+        out = run_secure_round(config, encoded, ctx.plan, ctx.rng)
+        vec, weight = codec.decode(out.total, len(out.included))
+        stats = dict(out.stats, threshold=config.threshold, degree=config.degree,
+                     bits=config.modulus_bits,
+                     quantization_bound=codec.mean_bound(len(out.included), weight))
+        return AggregateResult(vec, weight, out.included, stats)
+
+
+def make_aggregator(name: str, **options: Any) -> Aggregator:
+    """The backend called ``name`` ("plain" | "secagg" | "secagg+" | "paillier")."""
+    if name == "plain":
+        return PlainAggregator(**options)
+    if name in ("secagg", "secagg+"):
+        return SecAggAggregator(plus=name == "secagg+", **options)
+    if name == "paillier":
+        from .paillier import PaillierAggregator  # noqa: PLC0415 - optional backend
+
+        return PaillierAggregator(**options)
+    raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {name!r}")
+
+
+__all__ = [
+    "AGGREGATORS", "AggregateResult", "Aggregator", "RoundContext", "PlainAggregator",
+    "SecAggAggregator", "make_aggregator", "default_threshold",
+]

@@ -1,0 +1,82 @@
+"""Per-round records of a federated run: what was learned, who took part, what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RoundRecord:
+    """One round. ``skipped`` holds the reason when the round aborted and the model stayed."""
+
+    round: int
+    sampled: tuple[int, ...]
+    survivors: tuple[int, ...] = ()
+    loss: float | None = None
+    accuracy: float | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # aggregation compute (server + slowest client per stage)
+    simulated_seconds: float = 0.0  # the simulated clock: arrivals and deadlines
+    bytes_up: int = 0
+    bytes_down: int = 0
+    quantization_bound: float = 0.0
+    epsilon: float | None = None
+    skipped: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def line(self) -> str:
+        """A one-line summary for logs and the demo's per-round output."""
+        acc = "  -   " if self.accuracy is None else f"{self.accuracy:6.2%}"
+        eps = "" if self.epsilon is None else f"  eps={self.epsilon:.2f}"
+        head = f"round {self.round:3d}  acc {acc}  clients {len(self.survivors):3d}/{len(self.sampled):<3d}"
+        if self.skipped:
+            return f"{head}  SKIPPED: {self.skipped}"
+        return (f"{head}  agg {self.seconds:6.3f}s  {(self.bytes_up + self.bytes_down) / 1e6:7.2f} MB"
+                f"{eps}")
+
+
+@dataclass
+class History:
+    """All rounds of a run, in order."""
+
+    records: list[RoundRecord] = field(default_factory=list)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def append(self, record: RoundRecord) -> None:
+        """Add the next round."""
+        self.records.append(record)
+
+    @property
+    def accuracies(self) -> list[float | None]:
+        """Accuracy after each round (None when not evaluated)."""
+        return [r.accuracy for r in self.records]
+
+    @property
+    def final_accuracy(self) -> float | None:
+        """The last evaluated accuracy."""
+        return next((a for a in reversed(self.accuracies) if a is not None), None)
+
+    @property
+    def total_seconds(self) -> float:
+        """Aggregation compute summed over the rounds."""
+        return sum(r.seconds for r in self.records)
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes up and down summed over the rounds."""
+        return sum(r.bytes_up + r.bytes_down for r in self.records)
+
+    @property
+    def skipped(self) -> list[RoundRecord]:
+        """Rounds that aborted (model unchanged)."""
+        return [r for r in self.records if r.skipped]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """Plain dicts (e.g. for JSON)."""
+        return [asdict(r) for r in self.records]

@@ -1,0 +1,141 @@
+"""DP options of the federated layer, thin wrappers over ``dp/``: which noise, where, and its ε.
+
+With DP on, every client's weight is 1 (an unweighted mean of clipped updates, as in DP-FedAvg):
+example counts are per-client data that the noise does not cover.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import dp
+from secagg.csprng import RandomSource
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalDP:
+    """Each client clips its update to L2 norm ``l2_clip`` and adds Gaussian noise making it
+    (``epsilon``, ``delta``)-LDP per round before anything leaves it (trusts nobody)."""
+
+    epsilon: float = 8.0
+    delta: float = 1e-5
+    l2_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("epsilon", "delta", "l2_clip"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+    @property
+    def sigma(self) -> float:
+        """Per-coordinate noise standard deviation (analytic Gaussian, replace-one)."""
+        return dp.local_sigma(self.epsilon, self.delta, self.l2_clip)
+
+    @property
+    def linf_bound(self) -> float:
+        """Encoder clip for a privatized update: the L2 clip plus 6 sigma of noise.
+
+        Clipping noisy values is post-processing (no privacy cost); past 6 sigma it is rare."""
+        return self.l2_clip + 6.0 * self.sigma
+
+    def privatize(self, update: np.ndarray, rng: RandomSource | None = None) -> np.ndarray:
+        """The client-side step: clip and noise ``update`` (CSPRNG noise from ``dp``)."""
+        noisy, _ = dp.privatize_update(update, l2_clip=self.l2_clip, sigma=self.sigma, rng=rng)
+        return noisy
+
+    def event(self, sampling_probability: float) -> dp.GaussianEvent:
+        """One round for one client, with no amplification claimed (a conservative LDP ledger)."""
+        del sampling_probability
+        return dp.GaussianEvent(noise_multiplier=self.sigma / (2.0 * self.l2_clip))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistributedDP:
+    """Each client adds a share of discrete noise to its integer-encoded update; only the secure
+    sum of at least ``threshold`` shares is revealed, whose noise has std ``noise_multiplier *
+    l2_clip`` (``dp.plan_distributed``)."""
+
+    noise_multiplier: float = 0.5
+    l2_clip: float = 1.0
+    delta: float = 1e-5
+    mechanism: str = "gaussian"
+    bits: int | None = None
+    rotate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mechanism not in dp.distributed.MECHANISMS:
+            raise ValueError(f"mechanism must be one of {dp.distributed.MECHANISMS}")
+        if not (self.noise_multiplier > 0 and self.l2_clip > 0 and 0 < self.delta < 1):
+            raise ValueError("need noise_multiplier > 0, l2_clip > 0 and 0 < delta < 1")
+
+    def codec(self, *, dimension: int, n_clients: int, n_min: int) -> DistributedCodec:
+        """This round's plan for ``n_clients`` sampled, of which at least ``n_min`` survive."""
+        plan = dp.plan_distributed(
+            dimension=dimension, l2_clip=self.l2_clip, noise_multiplier=self.noise_multiplier,
+            n_clients=n_clients, n_min=n_min, mechanism=self.mechanism, bits=self.bits,
+            rotate=self.rotate,
+        )
+        return DistributedCodec(plan)
+
+
+@dataclass(frozen=True)
+class DistributedCodec:
+    """A distributed-DP plan as a ``Codec``: clip, rotate, round, noise -> signed ints mod 2^b.
+
+    The rotation seed is public randomness shared by the round (not a secret: it only spreads
+    the signal over coordinates), fresh per round."""
+
+    plan: dp.DistributedPlan
+    rotation_seed: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
+
+    @property
+    def bits(self) -> int:
+        """Modulus bits b the plan's sum fits in."""
+        return self.plan.bits
+
+    @property
+    def length(self) -> int:
+        """Integers per client (padded to a power of two when rotating)."""
+        return self.plan.length
+
+    def encode(self, update: np.ndarray, weight: float, rng: RandomSource | None = None
+               ) -> np.ndarray:
+        """The client's noisy integer vector embedded in Z_{2^b} (its weight is 1 under DP)."""
+        from secagg.encoding import embed_signed  # noqa: PLC0415 - secure paths only
+
+        del weight
+        ints = dp.encode_client(update, self.plan, rotation_seed=self.rotation_seed, rng=rng)
+        return embed_signed(ints, self.plan.bits)
+
+    def decode(self, total: np.ndarray, count: int) -> tuple[np.ndarray, float]:
+        """(noisy Σ clipped updates, count) from the sum mod 2^b."""
+        return dp.decode_sum(total, self.plan, rotation_seed=self.rotation_seed), float(count)
+
+    def mean_bound(self, count: int, total_weight: float) -> float:
+        """Rounding error of the mean per coordinate (< 1 integer unit per client); noise apart."""
+        return count / (self.plan.scale * total_weight) if total_weight > 0 else math.inf
+
+
+DPConfig = LocalDP | DistributedDP
+
+
+@dataclass
+class PrivacyTracker:
+    """The ε spent so far: one ledger entry per completed round."""
+
+    config: DPConfig
+    ledger: dp.PrivacyLedger = field(default_factory=dp.PrivacyLedger)
+
+    def record(self, event: object) -> float:
+        """Add a completed round's event; return ε at the config's δ."""
+        self.ledger.record(event)  # type: ignore[arg-type]
+        return self.epsilon()
+
+    def epsilon(self) -> float:
+        """ε so far (0 before any round)."""
+        return self.ledger.epsilon(self.config.delta) if self.ledger.rounds else 0.0
