@@ -1,0 +1,280 @@
+"""Our SecAgg/SecAgg+ inside real Flower apps: ``secagg_mod`` + ``SecAggWorkflow``.
+
+One test runs Flower's simulation engine (``run_simulation``, Ray) end to end. The others go
+through Flower's in-process message path: Flower's own ``ClientApp`` (with its mods),
+``DefaultWorkflow``, ``LegacyContext``, ``FedAvg`` and ``Message``s, delivered by
+``fl_integration.flower.local.LocalGrid`` — an implementation of Flower's abstract ``Grid``
+that hands each message to the ClientApp in this process instead of through a SuperLink. Nothing of Flower is mocked. Flower's clients here are NumPyClients whose update
+does not depend on the incoming model, so the plain FedAvg aggregate is known exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from uuid import uuid4
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # no phoning home from tests
+flwr = pytest.importorskip("flwr")
+
+from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict  # noqa: E402
+from flwr.client import ClientApp, NumPyClient  # noqa: E402
+from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays  # noqa: E402
+from flwr.common.constant import SUPERLINK_NODE_ID  # noqa: E402
+from flwr.server import LegacyContext, ServerApp, ServerConfig  # noqa: E402
+from flwr.server.strategy import FedAvg  # noqa: E402
+from flwr.server.workflow import DefaultWorkflow  # noqa: E402
+from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
+
+from fl_integration.flower import SecAggWorkflow, secagg_mod  # noqa: E402
+from fl_integration.flower.local import LocalGrid  # noqa: E402
+from fl_integration.flower.records import RECORD_KEY, STAGE  # noqa: E402
+from secagg.errors import AbortError, EncodingError, ProtocolViolation  # noqa: E402
+
+SHAPES = [(3, 4), (5,)]
+
+
+def update(pid: int, rnd: int) -> list[np.ndarray]:
+    """Client pid's trained model in round rnd (independent of the global model)."""
+    out, k = [], 0
+    for shape in SHAPES:
+        size = int(np.prod(shape))
+        vals = np.sin(np.arange(k, k + size) * (pid + 1.3) + rnd) * (pid + 1)
+        out.append(vals.reshape(shape).astype(np.float32))
+        k += size
+    return out
+
+
+def weight(pid: int) -> int:
+    return 10 * (pid + 1)
+
+
+def fedavg(pids: list[int], rnd: int) -> list[np.ndarray]:
+    """Plain FedAvg of the given clients' updates (float64)."""
+    total = sum(weight(p) for p in pids)
+    return [
+        sum(weight(p) * update(p, rnd)[i].astype(np.float64) for p in pids) / total
+        for i in range(len(SHAPES))
+    ]
+
+
+class Trainer(NumPyClient):
+    """Returns update(pid, round); raises (drops out) where the test says."""
+
+    def __init__(self, pid: int, drop: set[tuple[int, int]]) -> None:
+        self.pid, self.drop = pid, drop
+
+    def fit(self, parameters, config):
+        rnd = int(config["round"])
+        if (self.pid, rnd) in self.drop:
+            raise RuntimeError(f"client {self.pid} drops out in round {rnd}")
+        return update(self.pid, rnd), weight(self.pid), {}
+
+
+def make_client_app(drop: set[tuple[int, int]] = frozenset()) -> ClientApp:
+    def client_fn(context: Context):
+        return Trainer(int(context.node_config["partition-id"]), set(drop)).to_client()
+
+    return ClientApp(client_fn=client_fn, mods=[secagg_mod])
+
+
+class Recording(FedAvg):
+    """FedAvg that keeps each round's aggregate, so the test can compare it."""
+
+    def __init__(self, num_clients: int) -> None:
+        super().__init__(
+            fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=num_clients,
+            min_available_clients=num_clients, on_fit_config_fn=lambda r: {"round": r},
+            initial_parameters=ndarrays_to_parameters([np.zeros(s, np.float32) for s in SHAPES]),
+        )
+        self.rounds: dict[int, list[np.ndarray]] = {}
+
+    def aggregate_fit(self, server_round, results, failures):
+        params, metrics = super().aggregate_fit(server_round, results, failures)
+        self.rounds[server_round] = parameters_to_ndarrays(params)
+        return params, metrics
+
+
+def assert_close(got, want, workflow: SecAggWorkflow, n: int, pids: list[int]) -> None:
+    """Within the quantization bound. Stochastic rounding moves each encoded coordinate by
+    < 1/scale, so the weighted sum N and the weight sum D of the included clients are each off
+    by < e = len(pids)/scale, and N/D by < e (1 + |N/D|) / (D - e); plus float32 rounding."""
+    _, encoder = workflow.plan(n, sum(int(np.prod(s)) for s in SHAPES) + 1)
+    weights = sum(weight(p) for p in pids) / workflow.max_weight
+    err = len(pids) / encoder.scale
+    for g, w in zip(got, want, strict=True):
+        bound = err * (1 + np.abs(w)) / (weights - err) + 1e-6 * (1 + np.abs(w))
+        assert np.all(np.abs(g.astype(np.float64) - w) <= bound), np.max(np.abs(g - w))
+
+
+# -- Flower's simulation engine ---------------------------------------------------------------
+
+
+def test_flower_simulation_two_rounds_with_a_dropout():
+    """5 Flower SuperNodes under Ray, 2 rounds; client 2 drops after sharing keys in round 1."""
+    from flwr.simulation import run_simulation
+
+    workflow = SecAggWorkflow(num_shares=3, reconstruction_threshold=2, max_weight=100.0)
+    strategy = Recording(5)
+    errors: list[BaseException] = []
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid, context):
+        legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=2),
+                               strategy=strategy)
+        try:
+            DefaultWorkflow(fit_workflow=workflow)(grid, legacy)
+        except BaseException as exc:  # surfaced to the test thread below
+            errors.append(exc)
+            raise
+
+    start = time.perf_counter()
+    run_simulation(server_app=server_app, client_app=make_client_app({(2, 1)}),
+                   num_supernodes=5, backend_config={"client_resources": {"num_cpus": 1}})
+    wall = time.perf_counter() - start
+    assert not errors, errors
+    assert sorted(strategy.rounds) == [1, 2]
+    assert_close(strategy.rounds[1], fedavg([0, 1, 3, 4], 1), workflow, 5, [0, 1, 3, 4])
+    assert_close(strategy.rounds[2], fedavg([0, 1, 2, 3, 4], 2), workflow, 5, [0, 1, 2, 3, 4])
+    print(f"Flower simulation, 5 nodes x 2 rounds: {wall:.1f} s")
+
+
+# -- Flower's in-process message path ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _server_identity():
+    """What Flower's own in-process entry point (``start_grid``) sets before a ServerApp runs."""
+    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
+
+
+def at(pid: int, stage: str):
+    """``silent`` for LocalGrid: node ``pid`` never answers our ``stage`` message."""
+
+    def silent(p: int, msg: Message) -> bool:
+        return p == pid and msg.content.config_records.get(RECORD_KEY, {}).get(STAGE) == stage
+
+    return silent
+
+
+def run_local(workflow, num_nodes, *, drop=frozenset(), silent=None, rounds=1):
+    strategy = Recording(num_nodes)
+    grid = LocalGrid(make_client_app(drop), num_nodes, **({"silent": silent} if silent else {}))
+    legacy = LegacyContext(context=Context(run_id=1, node_id=0, node_config={},
+                                           state=RecordDict(), run_config={}),
+                           config=ServerConfig(num_rounds=rounds), strategy=strategy)
+    DefaultWorkflow(fit_workflow=workflow)(grid, legacy)
+    return strategy, grid
+
+
+@pytest.mark.parametrize("num_shares", [4, 5, 6])
+def test_even_num_shares_and_even_neighbour_counts(num_shares):
+    """Flower's SecAgg+ breaks on an even num_shares (4, 6); ours takes k = 3, 4, 5 alike."""
+    workflow = SecAggWorkflow(num_shares=num_shares, reconstruction_threshold=3, max_weight=100.0)
+    strategy, _ = run_local(workflow, 8)
+    assert_close(strategy.rounds[1], fedavg(list(range(8)), 1), workflow, 8, list(range(8)))
+
+
+def test_dropout_during_key_sharing_completes():
+    """Flower aborts the round when a client vanishes during share_keys; ours goes on."""
+    workflow = SecAggWorkflow(num_shares=5, reconstruction_threshold=3, max_weight=100.0,
+                              timeout=0.5)
+    strategy, _ = run_local(workflow, 7, silent=at(4, "share_keys"))
+    survivors = [p for p in range(7) if p != 4]
+    assert_close(strategy.rounds[1], fedavg(survivors, 1), workflow, 7, survivors)
+
+
+def test_timeout_and_error_dropouts_after_masking_keys():
+    """One node silent at masked_input (timeout), one failing training: both are dropouts."""
+    workflow = SecAggWorkflow(reconstruction_threshold=4, max_weight=100.0, timeout=0.5)
+    strategy, _ = run_local(workflow, 7, drop={(1, 1)},
+                            silent=at(5, "masked_input"))
+    assert_close(strategy.rounds[1], fedavg([0, 2, 3, 4, 6], 1), workflow, 7, [0, 2, 3, 4, 6])
+
+
+def test_overflowing_sum_is_refused_before_the_round():
+    """Flower's own parameters at 2^24: 5 x 2^22 overflows. Flower warns and returns a wrong
+    aggregate; ours raises EncodingError before a single message leaves the server."""
+    workflow = SecAggWorkflow(quantization_range=2**22, modulus_range=2**24)
+    with pytest.raises(EncodingError):
+        workflow.plan(5, 10)
+    strategy = Recording(5)
+    grid = LocalGrid(make_client_app(), 5)
+    legacy = LegacyContext(context=Context(run_id=1, node_id=0, node_config={},
+                                           state=RecordDict(), run_config={}),
+                           config=ServerConfig(num_rounds=1), strategy=strategy)
+    with pytest.raises(EncodingError):
+        DefaultWorkflow(fit_workflow=workflow)(grid, legacy)
+    assert grid.pushed == 0 and not strategy.rounds
+
+
+def test_too_many_dropouts_abort_with_the_stage_named():
+    workflow = SecAggWorkflow(num_shares=5, reconstruction_threshold=4, timeout=0.3)
+    with pytest.raises(AbortError, match="share_keys|masked_input"):
+        run_local(workflow, 5, silent=lambda p, m: p < 2 and at(p, "share_keys")(p, m))
+
+
+def test_mod_refuses_a_plaintext_training_request():
+    """A train message without our instructions would make the node send its update in clear."""
+    app = make_client_app()
+    msg = Message(RecordDict({"x": ConfigRecord({"a": 1})}), 5, MessageType.TRAIN, group_id="1")
+    msg.metadata.__dict__["_message_id"] = uuid4().hex
+    context = Context(run_id=1, node_id=5, node_config={"partition-id": 0}, state=RecordDict(),
+                      run_config={})
+    with pytest.raises(ProtocolViolation, match="plaintext"):
+        app(msg, context)
+
+
+# -- conversions ------------------------------------------------------------------------------
+
+
+@given(st.lists(st.tuples(st.floats(-5, 5), st.integers(0, 100)), min_size=1, max_size=6))
+@settings(max_examples=50, deadline=None)
+def test_packed_updates_sum_to_the_weighted_average(clients):
+    """Summing pack_update vectors and unpacking gives FedAvg of the clipped updates (the law
+    the mask preserves)."""
+    from fl_integration.flower.records import pack_update, unpack_average
+
+    like = [np.zeros((2, 2), np.float64), np.zeros(3, np.float64)]
+    if sum(w for _, w in clients) == 0:
+        clients = [*clients, (1.0, 1)]
+    arrays = [[np.full((2, 2), v), np.arange(3) * v] for v, _ in clients]
+    total = sum(pack_update(a, w, clip=8.0, max_weight=100.0) for a, (_, w) in zip(arrays, clients, strict=True))
+    got = unpack_average(total, like)
+    wsum = sum(w for _, w in clients)
+    for i in range(2):
+        want = sum(
+            w * np.clip(a[i], -8, 8) for a, (_, w) in zip(arrays, clients, strict=True)
+        ) / wsum
+        assert np.allclose(got[i], want)
+
+
+def test_weight_above_max_weight_is_refused_by_the_client():
+    from fl_integration.flower.records import pack_update
+
+    with pytest.raises(ValueError, match="max_weight"):
+        pack_update([np.zeros(3)], 1001, clip=8.0, max_weight=1000.0)
+
+
+def test_round_setup_rejects_malformed_records():
+    from fl_integration.flower.records import RoundSetup
+    from secagg.errors import MalformedMessage
+
+    good = RoundSetup(client_id=2, client_ids=(1, 2, 3), threshold=2, vector_length=4,
+                      modulus_bits=32, neighbors=0, session_id=b"s" * 32, clip=8.0, scale=1e3,
+                      max_weight=10.0)
+    assert RoundSetup.from_record(ConfigRecord(good.to_record())) == good
+    for key, bad in (("threshold", "2"), ("client_ids", [1, "2"]), ("session_id", "x"),
+                     ("client_id", 9)):
+        with pytest.raises(MalformedMessage):
+            RoundSetup.from_record({**good.to_record(), key: bad})
+    record = good.to_record()
+    del record["scale"]
+    with pytest.raises(MalformedMessage):
+        RoundSetup.from_record(record)
