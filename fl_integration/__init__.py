@@ -1,1 +1,47 @@
-"""fl_integration."""
+"""fl_integration: the thin federated layer. It converts parameters and drives the protocols.
+
+``run_fedavg(clients, initial, FedAvgConfig(aggregator="secagg+", dp=None))`` trains with
+FedAvg; ``aggregator`` is one of "plain" | "secagg" | "secagg+" | "paillier" and ``dp`` is None,
+``LocalDP(...)`` or ``DistributedDP(...)``. The crypto lives in ``secagg``/``protocols`` and is
+loaded when a secure backend is first used. The Flower adapter is ``fl_integration.flower``.
+"""
+
+from .aggregators import (
+    AGGREGATORS,
+    AggregateResult,
+    Aggregator,
+    PlainAggregator,
+    RoundContext,
+    SecAggAggregator,
+    make_aggregator,
+)
+from .client import Client
+from .fedavg import FedAvgConfig, FedAvgResult, run_fedavg
+from .history import History, RoundRecord
+from .params import ParamSpec, flatten, unflatten
+from .privacy import DistributedDP, LocalDP
+from .simulation import RoundPlan, Simulation, plan_round
+
+__all__ = [
+    "AGGREGATORS",
+    "AggregateResult",
+    "Aggregator",
+    "Client",
+    "DistributedDP",
+    "FedAvgConfig",
+    "FedAvgResult",
+    "History",
+    "LocalDP",
+    "ParamSpec",
+    "PlainAggregator",
+    "RoundContext",
+    "RoundPlan",
+    "RoundRecord",
+    "SecAggAggregator",
+    "Simulation",
+    "flatten",
+    "make_aggregator",
+    "plan_round",
+    "run_fedavg",
+    "unflatten",
+]
