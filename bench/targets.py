@@ -1,0 +1,121 @@
+"""DESIGN §7 protocol targets, measured through ``simulate_round`` on this machine.
+
+- SecAgg (complete graph), n = 500, m = 100,000, b = 32, 10 % dropout after share_keys:
+  server <= 4 s, one client <= 0.1 s.
+- SecAgg+, n = 1,000, m = 100,000, 10 % dropout, the finder's (k, t): whole round <= 15 s.
+- Upload per client (the masked input) <= 1.05 * b * m / 8 bytes.
+
+Run: ``.venv/bin/python -m bench.targets`` (add ``--quick`` for a scaled-down smoke run).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from protocols import SecAggConfig, simulate_round
+from secagg.csprng import AesCtrRandom, randbelow
+
+SERVER_LIMIT_S = 4.0
+CLIENT_LIMIT_S = 0.1
+ROUND_LIMIT_S = 15.0
+UPLOAD_FACTOR = 1.05
+
+
+def _inputs(config: SecAggConfig) -> dict[int, np.ndarray]:
+    rng = AesCtrRandom(seed=b"bench-inputs".ljust(32, b"\0"))
+    out = {}
+    for u in config.client_ids:
+        x = np.empty(config.vector_length, dtype=np.uint32)
+        rng.fill(x)
+        out[u] = x
+    return out
+
+
+def _dropouts(ids: tuple[int, ...], rate: float) -> list[int]:
+    """A random ``rate`` share of the clients (CSPRNG-chosen, reproducible)."""
+    rng = AesCtrRandom(seed=b"bench-dropouts".ljust(32, b"\0"))
+    pool = list(ids)
+    chosen = []
+    for _ in range(round(rate * len(pool))):
+        chosen.append(pool.pop(randbelow(rng, len(pool))))
+    return sorted(chosen)
+
+
+def _run(name: str, config: SecAggConfig, progress: Callable[[str], None]) -> dict[str, Any]:
+    progress(f"[{name}] n={config.num_clients} m={config.vector_length} "
+             f"k={config.degree} t={config.threshold}: preparing inputs")
+    inputs = _inputs(config)
+    drops = {"masked_input": _dropouts(config.client_ids, 0.10)}
+    progress(f"[{name}] running the round ({len(drops['masked_input'])} drop after share_keys)")
+    start = time.perf_counter()
+    result = simulate_round(config, inputs, drops)
+    wall = time.perf_counter() - start
+    want = np.zeros(config.vector_length, dtype=np.uint32)
+    for u in result.included:
+        want += inputs[u]
+    stats = result.stats
+    upload = stats["stages"]["masked_input"]["bytes_up_per_client"]
+    out = {
+        "name": name,
+        "n": config.num_clients,
+        "m": config.vector_length,
+        "k": config.degree,
+        "t": config.threshold,
+        "round_s": wall,
+        "server_s": stats["server_s"],
+        "client_mean_s": stats["client_mean_s"],
+        "client_max_s": stats["client_max_s"],
+        "masked_upload_bytes": upload,
+        "upload_limit_bytes": UPLOAD_FACTOR * config.modulus_bits * config.vector_length / 8,
+        "bytes_up_per_client": stats["bytes_up_per_client"],
+        "bytes_down_per_client": stats["bytes_down_per_client"],
+        "correct": bool(np.array_equal(result.sum, want)),
+        "stages": stats["stages"],
+    }
+    progress(f"[{name}] round {wall:.2f} s, server {out['server_s']:.2f} s, client mean "
+             f"{out['client_mean_s'] * 1e3:.1f} ms (max {out['client_max_s'] * 1e3:.1f} ms), "
+             f"masked upload {upload:.0f} B, correct={out['correct']}")
+    return out
+
+
+def run_targets(
+    progress: Callable[[str], None] = print, *, quick: bool = False
+) -> dict[str, dict[str, Any]]:
+    """Measure the §7 protocol targets; returns figures and pass/fail per target."""
+    scale = 10 if quick else 1
+    m = 100_000 // scale
+    secagg = SecAggConfig(client_ids=range(1, 500 // scale + 1), vector_length=m, modulus_bits=32)
+    plus = SecAggConfig.for_secagg_plus(range(1, 1000 // scale + 1), m, dropout=0.10,
+                                        modulus_bits=32)
+    a = _run("secagg", secagg, progress)
+    b = _run("secagg+", plus, progress)
+    a["pass"] = {
+        "server": a["server_s"] <= SERVER_LIMIT_S,
+        "client": a["client_mean_s"] <= CLIENT_LIMIT_S,
+        "upload": a["masked_upload_bytes"] <= a["upload_limit_bytes"],
+    }
+    b["pass"] = {
+        "round": b["round_s"] <= ROUND_LIMIT_S,
+        "upload": b["masked_upload_bytes"] <= b["upload_limit_bytes"],
+    }
+    for r in (a, b):
+        progress(f"[{r['name']}] targets: {r['pass']}")
+    return {"secagg": a, "secagg+": b}
+
+
+def _print_stages(results: dict[str, dict[str, Any]]) -> None:
+    for name, r in results.items():
+        print(f"\n{name}: per stage")
+        for stage, f in r["stages"].items():
+            print(f"  {stage:18s} server {f['server_s']:7.3f} s  client mean "
+                  f"{f['client_mean_s'] * 1e3:7.2f} ms  max {f['client_max_s'] * 1e3:7.2f} ms  "
+                  f"up {f['bytes_up_per_client']:10.0f} B  down {f['bytes_down_per_client']:10.0f} B")
+
+
+if __name__ == "__main__":
+    _print_stages(run_targets(quick="--quick" in sys.argv[1:]))

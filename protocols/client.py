@@ -1,0 +1,374 @@
+"""``SecAggClient``: one client's side of a SecAgg / SecAgg+ round, sans-IO (DESIGN §2.2-2.3).
+
+Bytes in, bytes out; the caller owns transport and deadlines. Every check happens before any
+state changes, so a bad message raises a typed error and leaves the client where it was. The
+client reveals, per neighbour, at most one kind of share, and only once: the stage table moves
+it past unmasking after the first accepted request.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import nacl.signing
+import numpy as np
+
+from secagg import encryption, keys, labels, shamir
+from secagg.csprng import RandomSource, resolve
+from secagg.errors import (
+    AbortError,
+    EncodingError,
+    MalformedMessage,
+    ProtocolViolation,
+)
+from secagg.masking import accumulate_masks
+from secagg.prg import dtype_for_bits
+
+from . import codec
+from .config import SecAggConfig
+from .graph import build_graph
+from .messages import (
+    AdvertiseKeys,
+    Bundles,
+    ConsistencySignature,
+    KeyEntry,
+    KeyList,
+    MaskedInput,
+    ShareKeys,
+    Signatures,
+    Survivors,
+    UnmaskShares,
+)
+from .stages import Stage, next_stage, require
+
+SEED_BYTES = 32
+
+
+def advertise_payload(config: SecAggConfig, client_id: int, c_pk: bytes, s_pk: bytes) -> bytes:
+    """What a client signs in stage 0: (session, id, c_pk, s_pk); the label adds the version."""
+    return _session_prefix(config) + struct.pack(">I", client_id) + c_pk + s_pk
+
+
+def consistency_payload(config: SecAggConfig, alive: tuple[int, ...]) -> bytes:
+    """What a client signs in stage 3: (session, sorted U3)."""
+    ids = np.asarray(sorted(alive), dtype=">u4").tobytes()
+    return _session_prefix(config) + struct.pack(">I", len(alive)) + ids
+
+
+def _session_prefix(config: SecAggConfig) -> bytes:
+    return len(config.session_id).to_bytes(2, "big") + config.session_id
+
+
+def as_signing_key(key: object) -> keys.SigningKeyPair:
+    """Accept a ``SigningKeyPair`` or a ``nacl.signing.SigningKey`` (DESIGN §2.3)."""
+    if isinstance(key, keys.SigningKeyPair):
+        return key
+    if isinstance(key, nacl.signing.SigningKey):
+        return keys.SigningKeyPair(key)
+    raise ValueError("signing_key must be a nacl.signing.SigningKey or SigningKeyPair")
+
+
+def check_verify_keys(config: SecAggConfig, verify_keys: Mapping[int, bytes] | None) -> dict:
+    """The PKI of malicious mode: a 32-byte Ed25519 verify key for every client id."""
+    if not config.malicious:
+        return {}
+    if verify_keys is None:
+        raise ValueError("malicious mode needs verify_keys for every client")
+    out = {}
+    for cid in config.client_ids:
+        vk = verify_keys.get(cid)
+        vk = bytes(vk) if isinstance(vk, (bytes, nacl.signing.VerifyKey)) else vk
+        if not isinstance(vk, bytes) or len(vk) != keys.KEY_BYTES:
+            raise ValueError(f"verify_keys[{cid}] must be a 32-byte Ed25519 verify key")
+        out[cid] = vk
+    return out
+
+
+class _PeerBoxes:
+    """A ``BoxKeyPair`` that keeps one ``nacl`` Box (one X25519 agreement) per peer.
+
+    ``secagg.encryption`` only calls ``.box(peer_public)``; sealing to v in share_keys and opening
+    v's bundle in masked_input then share one agreement instead of computing it twice.
+    """
+
+    __slots__ = ("_pair", "_boxes", "public_bytes")
+
+    def __init__(self, pair: keys.BoxKeyPair) -> None:
+        self._pair = pair
+        self._boxes: dict[bytes, object] = {}
+        self.public_bytes = pair.public_bytes
+
+    def box(self, peer_public: bytes):  # noqa: ANN201 - nacl.public.Box
+        got = self._boxes.get(peer_public)
+        if got is None:
+            got = self._boxes[peer_public] = self._pair.box(peer_public)
+        return got
+
+    def __repr__(self) -> str:
+        return repr(self._pair)
+
+    def __reduce__(self):  # noqa: D105 - holds a secret key
+        raise TypeError("secret keys cannot be pickled")
+
+
+@dataclass(slots=True, repr=False)
+class _Secrets:
+    """What a client holds after stage 0/1; never printed, never pickled (the keys refuse)."""
+
+    box: _PeerBoxes
+    mask: keys.MaskKeyPair
+    self_seed: bytes = b""
+    own_key_share: bytes = b""
+    own_mask_share: bytes = b""
+
+
+class SecAggClient:
+    """One client of a round: call the stage methods in order with the server's messages."""
+
+    def __init__(
+        self,
+        config: SecAggConfig,
+        client_id: int,
+        signing_key: object | None = None,
+        verify_keys: Mapping[int, bytes] | None = None,
+        *,
+        rng: RandomSource | None = None,
+    ) -> None:
+        if client_id not in config.client_ids:
+            raise ValueError(f"client_id {client_id!r} is not in config.client_ids")
+        self.config = config
+        self.client_id = client_id
+        self._signer = as_signing_key(signing_key) if config.malicious else None
+        self._verify_keys = check_verify_keys(config, verify_keys)
+        self._rng = resolve(rng)
+        self._neighbors = build_graph(config).neighbors(client_id)
+        self._stage = Stage.ADVERTISE_KEYS
+        self._secrets: _Secrets | None = None
+        self._peers: dict[int, KeyEntry] = {}  # U1 ∩ N(u): advertised keys
+        self._shares: dict[int, tuple[bytes, bytes]] = {}  # U2 ∩ N(u): (s_sk share, b share)
+        self._signed: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    @property
+    def stage(self) -> Stage:
+        """The stage whose method the client expects next."""
+        return self._stage
+
+    def __repr__(self) -> str:
+        return f"SecAggClient(id={self.client_id}, stage={self._stage.value})"
+
+    def __reduce__(self):  # noqa: D105 - holds secret keys
+        raise TypeError("SecAggClient holds secret keys and cannot be pickled")
+
+    def _advance(self) -> None:
+        self._stage = next_stage(self._stage, self.config.malicious)
+
+    def _abort(self, stage: Stage, received: int, detail: str) -> AbortError:
+        return AbortError(stage.value, self.config.threshold, received, detail)
+
+    # --- stage 0 ------------------------------------------------------------------------------
+
+    def advertise_keys(self) -> bytes:
+        """Make fresh c and s key pairs and advertise their public halves (signed if malicious)."""
+        require(self._stage, Stage.ADVERTISE_KEYS, "advertise_keys")
+        secrets = _Secrets(
+            _PeerBoxes(keys.BoxKeyPair.generate(self._rng)), keys.MaskKeyPair.generate(self._rng)
+        )
+        c_pk, s_pk = secrets.box.public_bytes, secrets.mask.public_bytes
+        sig = b""
+        if self._signer is not None:
+            payload = advertise_payload(self.config, self.client_id, c_pk, s_pk)
+            sig = self._signer.sign(labels.ADVERTISE_SIG, payload)
+        out = codec.encode(AdvertiseKeys(self.client_id, c_pk, s_pk, sig), self.config)
+        self._secrets = secrets
+        self._advance()
+        return out
+
+    # --- stage 1 ------------------------------------------------------------------------------
+
+    def share_keys(self, msg: bytes) -> bytes:
+        """Check the neighbours' keys, then Shamir-share s_sk and b_u to them, sealed per peer."""
+        require(self._stage, Stage.SHARE_KEYS, "share_keys")
+        key_list = codec.decode(msg, self.config, KeyList)
+        peers = self._check_key_list(key_list)
+        secrets = self._secrets
+        assert secrets is not None
+        self_seed = self._rng.token_bytes(SEED_BYTES)
+        xs = sorted([*peers, self.client_id])
+        t = self.config.threshold
+        key_shares = shamir.split_secrets([secrets.mask.private_bytes()], t, xs, self._rng)
+        mask_shares = shamir.split_secrets([self_seed], t, xs, self._rng)
+        bundles = tuple(
+            (v, self._seal(peers[v].c_pk, v, key_shares[v] + mask_shares[v]))
+            for v in sorted(peers)
+        )
+        out = codec.encode(ShareKeys(self.client_id, bundles), self.config)
+        secrets.self_seed = self_seed
+        secrets.own_key_share = key_shares[self.client_id]
+        secrets.own_mask_share = mask_shares[self.client_id]
+        self._peers = peers
+        self._advance()
+        return out
+
+    def _seal(self, peer_public: bytes, v: int, payload: bytes) -> bytes:
+        secrets = self._secrets
+        assert secrets is not None
+        return encryption.seal_bundle(
+            secrets.box,  # type: ignore[arg-type]
+            peer_public, self.client_id, v, self.config.session_id, payload, self._rng,
+        )
+
+    def _check_key_list(self, key_list: KeyList) -> dict[int, KeyEntry]:
+        secrets = self._secrets
+        assert secrets is not None
+        mine = [e for e in key_list.entries if e.client_id == self.client_id]
+        if len(mine) != 1 or (mine[0].c_pk, mine[0].s_pk) != (
+            secrets.box.public_bytes, secrets.mask.public_bytes
+        ):
+            raise ProtocolViolation("own keys missing or altered in the key list")
+        peers = {e.client_id: e for e in key_list.entries if e.client_id != self.client_id}
+        strangers = set(peers) - self._neighbors
+        if strangers:
+            raise ProtocolViolation(f"key list names non-neighbours {sorted(strangers)[:3]}")
+        publics = [k for e in key_list.entries for k in (e.c_pk, e.s_pk)]
+        if len(set(publics)) != len(publics):
+            raise ProtocolViolation("advertised public keys are not distinct")
+        if self.config.malicious:
+            for e in key_list.entries:
+                payload = advertise_payload(self.config, e.client_id, e.c_pk, e.s_pk)
+                keys.verify_signature(
+                    self._verify_keys[e.client_id], labels.ADVERTISE_SIG, payload, e.signature
+                )
+        if len(key_list.entries) < self.config.threshold:
+            raise self._abort(Stage.ADVERTISE_KEYS, len(key_list.entries), "live neighbours")
+        return peers
+
+    # --- stage 2 ------------------------------------------------------------------------------
+
+    def masked_input(self, msg: bytes, vector: np.ndarray) -> bytes:
+        """Open the neighbours' share bundles, then send y_u = x_u + PRG(b_u) + Σ ±PRG(s_uv)."""
+        require(self._stage, Stage.MASKED_INPUT, "masked_input")
+        x = self._check_vector(vector)
+        bundles = codec.decode(msg, self.config, Bundles)
+        shares = self._open_bundles(bundles)
+        secrets = self._secrets
+        assert secrets is not None
+        session, u = self.config.session_id, self.client_id
+        seeds = [secrets.self_seed]
+        signs = [1]
+        for v in sorted(shares):
+            seeds.append(keys.pairwise_seed(secrets.mask, self._peers[v].s_pk, session, u, v))
+            signs.append(1 if u < v else -1)
+        y = accumulate_masks(x, seeds, signs, session, self.config.modulus_bits)
+        out = codec.encode(MaskedInput(u, y), self.config)
+        self._shares = shares
+        self._advance()
+        return out
+
+    def _check_vector(self, vector: np.ndarray) -> np.ndarray:
+        cfg = self.config
+        arr = np.asarray(vector)
+        if arr.ndim != 1 or arr.shape[0] != cfg.vector_length:
+            raise EncodingError(f"input must be a vector of length {cfg.vector_length}")
+        if arr.dtype.kind not in "ui":
+            raise EncodingError("input must hold integers in [0, 2^b): encode floats first")
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >> cfg.modulus_bits):
+            raise EncodingError(f"input values must lie in [0, 2^{cfg.modulus_bits})")
+        return np.array(arr, dtype=dtype_for_bits(cfg.modulus_bits), order="C", copy=True)
+
+    def _open_bundles(self, bundles: Bundles) -> dict[int, tuple[bytes, bytes]]:
+        secrets = self._secrets
+        assert secrets is not None
+        if bundles.recipient != self.client_id:
+            raise ProtocolViolation("share bundles addressed to another client")
+        size = codec.share_blob_size()
+        shares: dict[int, tuple[bytes, bytes]] = {}
+        for v, ct in bundles.bundles:
+            if v not in self._peers:
+                raise ProtocolViolation(f"bundle from {v}, who is not a live neighbour")
+            payload = encryption.open_bundle(
+                secrets.box,  # type: ignore[arg-type]
+                self._peers[v].c_pk, v, self.client_id, self.config.session_id, ct,
+            )
+            if len(payload) != 2 * size:
+                raise MalformedMessage("share bundle has the wrong size")
+            shares[v] = (payload[:size], payload[size:])
+        if len(shares) + 1 < self.config.threshold:
+            raise self._abort(Stage.SHARE_KEYS, len(shares) + 1, "neighbours who shared keys")
+        return shares
+
+    # --- stage 3 (malicious) --------------------------------------------------------------------
+
+    def consistency_check(self, msg: bytes) -> bytes:
+        """Sign the U3 the server announced, after checking it against what this client saw."""
+        require(self._stage, Stage.CONSISTENCY_CHECK, "consistency_check")
+        survivors = codec.decode(msg, self.config, Survivors)
+        self._check_survivors(survivors.alive, survivors.dead)
+        assert self._signer is not None
+        sig = self._signer.sign(labels.CONSISTENCY_SIG, consistency_payload(self.config, survivors.alive))
+        out = codec.encode(ConsistencySignature(self.client_id, sig), self.config)
+        self._signed = (survivors.alive, survivors.dead)
+        self._advance()
+        return out
+
+    # --- stage 4 ------------------------------------------------------------------------------
+
+    def unmask(self, msg: bytes) -> bytes:
+        """Reveal b-shares of surviving neighbours and s_sk-shares of dropped ones, never both."""
+        require(self._stage, Stage.UNMASKING, "unmask")
+        if self.config.malicious:
+            request = codec.decode(msg, self.config, Signatures)
+            self._check_signatures(request)
+        else:
+            request = codec.decode(msg, self.config, Survivors)
+        alive_nbrs, dead_nbrs = self._check_survivors(request.alive, request.dead)
+        secrets = self._secrets
+        assert secrets is not None
+        mask_shares = {self.client_id: secrets.own_mask_share}
+        mask_shares.update({v: self._shares[v][1] for v in alive_nbrs})
+        key_shares = tuple((v, self._shares[v][0]) for v in sorted(dead_nbrs))
+        reply = UnmaskShares(self.client_id, tuple(sorted(mask_shares.items())), key_shares)
+        out = codec.encode(reply, self.config)
+        self._advance()
+        return out
+
+    def _check_survivors(
+        self, alive: tuple[int, ...], dead: tuple[int, ...]
+    ) -> tuple[set[int], set[int]]:
+        """U3 and U2 \\ U3 must agree with what this client saw; returns its neighbours in each."""
+        alive_set, dead_set = set(alive), set(dead)
+        both = alive_set & dead_set
+        if both:
+            raise ProtocolViolation(f"clients {sorted(both)[:3]} are named both alive and dead")
+        if self.client_id not in alive_set:
+            raise ProtocolViolation("this client is not in the survivor set it was sent")
+        alive_nbrs = alive_set & self._neighbors
+        dead_nbrs = dead_set & self._neighbors
+        sharers = set(self._shares)
+        unknown = (alive_nbrs | dead_nbrs) - sharers
+        if unknown:
+            raise ProtocolViolation(f"neighbours {sorted(unknown)[:3]} never shared keys with us")
+        missing = sharers - alive_nbrs - dead_nbrs
+        if missing:
+            raise ProtocolViolation(f"neighbours {sorted(missing)[:3]} are neither alive nor dead")
+        if len(alive_nbrs) + 1 < self.config.threshold:
+            raise self._abort(Stage.MASKED_INPUT, len(alive_nbrs) + 1, "surviving neighbours")
+        return alive_nbrs, dead_nbrs
+
+    def _check_signatures(self, request: Signatures) -> None:
+        """Malicious mode: the same U3 we signed, and >= t valid neighbour signatures on it."""
+        if self._signed != (request.alive, request.dead):
+            raise ProtocolViolation("unmask request differs from the survivor set we signed")
+        alive = set(request.alive)
+        payload = consistency_payload(self.config, request.alive)
+        closed = self._neighbors | {self.client_id}
+        count = 0
+        for signer, sig in request.signatures:
+            if signer not in alive:
+                raise ProtocolViolation(f"signature from {signer}, who is not in U3")
+            keys.verify_signature(self._verify_keys[signer], labels.CONSISTENCY_SIG, payload, sig)
+            count += signer in closed
+        if count < self.config.threshold:
+            raise self._abort(Stage.CONSISTENCY_CHECK, count, "valid signatures on U3")
+

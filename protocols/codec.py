@@ -1,0 +1,351 @@
+"""The one wire format: ``magic ‖ version ‖ type ‖ len(session) ‖ session ‖ fields``.
+
+Integers are big-endian; every byte string and list carries an explicit length (u32). Masked
+vectors travel packed at b bits per value. ``decode`` checks, in this order, magic, version and
+type (``MalformedMessage``), the session (``WrongSession``), that the type is one the caller
+expects now (``OutOfOrder``), then every length, id and range against the round's config
+before building the message; trailing bytes are an error too.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+import numpy as np
+
+from secagg import bitpack, encryption, labels, shamir
+from secagg.errors import MalformedMessage, OutOfOrder, WrongSession
+
+from .config import SecAggConfig
+from .messages import (
+    KEY_BYTES,
+    SIGNATURE_BYTES,
+    AdvertiseKeys,
+    Bundles,
+    ConsistencySignature,
+    IdBytes,
+    KeyEntry,
+    KeyList,
+    MaskedInput,
+    ShareKeys,
+    Signatures,
+    Survivors,
+    UnmaskShares,
+)
+
+MAGIC = b"SAGG"
+_U32 = struct.Struct(">I")
+
+TYPE_CODES: dict[type, int] = {
+    AdvertiseKeys: 0x01,
+    ShareKeys: 0x02,
+    MaskedInput: 0x03,
+    ConsistencySignature: 0x04,
+    UnmaskShares: 0x05,
+    KeyList: 0x81,
+    Bundles: 0x82,
+    Survivors: 0x83,
+    Signatures: 0x84,
+}
+_TYPES = {code: cls for cls, code in TYPE_CODES.items()}
+
+
+def share_blob_size() -> int:
+    """Bytes of one party's Shamir share of one 32-byte secret."""
+    return shamir.share_size(1)
+
+
+def bundle_size(config: SecAggConfig) -> int:
+    """Ciphertext bytes of one share bundle (a share of s_sk and a share of b)."""
+    return encryption.sealed_size(2 * share_blob_size(), config.session_id)
+
+
+def packed_size(config: SecAggConfig) -> int:
+    """Bytes of a masked vector packed at b bits per value."""
+    return (config.vector_length * config.modulus_bits + 7) // 8
+
+
+class _Writer:
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def u32(self, value: int) -> None:
+        self.parts.append(_U32.pack(value))
+
+    def blob(self, data: bytes) -> None:
+        self.parts.append(_U32.pack(len(data)))
+        self.parts.append(data)
+
+    def ids(self, ids: tuple[int, ...]) -> None:
+        self.u32(len(ids))
+        self.parts.append(np.asarray(ids, dtype=">u4").tobytes())
+
+    def pairs(self, pairs: IdBytes) -> None:
+        self.u32(len(pairs))
+        for cid, data in pairs:
+            self.u32(cid)
+            self.blob(data)
+
+
+class _Reader:
+    __slots__ = ("data", "pos", "config", "known")
+
+    def __init__(self, data: bytes, pos: int, config: SecAggConfig) -> None:
+        self.data = data
+        self.pos = pos
+        self.config = config
+        self.known = _known_ids(config)
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if n < 0 or end > len(self.data):
+            raise MalformedMessage("message is truncated")
+        out = self.data[self.pos : end]
+        self.pos = end
+        return out
+
+    def u32(self) -> int:
+        return _U32.unpack(self.take(4))[0]
+
+    def count(self, limit: int) -> int:
+        n = self.u32()
+        if n > limit:
+            raise MalformedMessage(f"list of {n} items exceeds the {limit} allowed")
+        return n
+
+    def cid(self) -> int:
+        value = self.u32()
+        if value not in self.known:
+            raise MalformedMessage(f"unknown client id {value}")
+        return value
+
+    def blob(self, sizes: tuple[int, ...]) -> bytes:
+        n = self.u32()
+        if n not in sizes:
+            raise MalformedMessage(f"field of {n} bytes, expected one of {sizes}")
+        return self.take(n)
+
+    def ids(self) -> tuple[int, ...]:
+        n = self.count(self.config.num_clients)
+        out = tuple(int(x) for x in np.frombuffer(self.take(4 * n), dtype=">u4"))
+        if any(x not in self.known for x in out):
+            raise MalformedMessage("unknown client id in list")
+        return out
+
+    def pairs(self, size: int) -> IdBytes:
+        n = self.count(self.config.num_clients)
+        return tuple((self.cid(), self.blob((size,))) for _ in range(n))
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise MalformedMessage(f"{len(self.data) - self.pos} trailing bytes")
+
+
+_KNOWN_CACHE: dict[tuple[int, ...], frozenset[int]] = {}
+
+
+def _known_ids(config: SecAggConfig) -> frozenset[int]:
+    got = _KNOWN_CACHE.get(config.client_ids)
+    if got is None:
+        if len(_KNOWN_CACHE) > 16:
+            _KNOWN_CACHE.clear()
+        got = _KNOWN_CACHE[config.client_ids] = frozenset(config.client_ids)
+    return got
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+def encode(message: object, config: SecAggConfig) -> bytes:
+    """The wire bytes of ``message`` in this round."""
+    code = TYPE_CODES.get(type(message))
+    if code is None:
+        raise TypeError(f"not a protocol message: {type(message).__name__}")
+    w = _Writer()
+    w.parts.append(MAGIC + bytes((labels.VERSION, code)))
+    w.parts.append(len(config.session_id).to_bytes(2, "big") + config.session_id)
+    _ENCODERS[type(message)](w, message, config)
+    return b"".join(w.parts)
+
+
+def _enc_advertise(w: _Writer, m: AdvertiseKeys, config: SecAggConfig) -> None:
+    w.u32(m.sender)
+    w.blob(m.c_pk)
+    w.blob(m.s_pk)
+    w.blob(m.signature)
+
+
+def _enc_key_list(w: _Writer, m: KeyList, config: SecAggConfig) -> None:
+    w.u32(len(m.entries))
+    for e in m.entries:
+        w.u32(e.client_id)
+        w.blob(e.c_pk)
+        w.blob(e.s_pk)
+        w.blob(e.signature)
+
+
+def _enc_share_keys(w: _Writer, m: ShareKeys, config: SecAggConfig) -> None:
+    w.u32(m.sender)
+    w.pairs(m.bundles)
+
+
+def _enc_bundles(w: _Writer, m: Bundles, config: SecAggConfig) -> None:
+    w.u32(m.recipient)
+    w.pairs(m.bundles)
+
+
+def _enc_masked(w: _Writer, m: MaskedInput, config: SecAggConfig) -> None:
+    if len(m.vector) != config.vector_length:
+        raise MalformedMessage("masked vector has the wrong length")
+    w.u32(m.sender)
+    w.parts.append(bytes((config.modulus_bits,)))
+    w.u32(config.vector_length)
+    w.blob(bitpack.pack_bits(m.vector, config.modulus_bits))
+
+
+def _enc_survivors(w: _Writer, m: Survivors, config: SecAggConfig) -> None:
+    w.ids(m.alive)
+    w.ids(m.dead)
+
+
+def _enc_consistency(w: _Writer, m: ConsistencySignature, config: SecAggConfig) -> None:
+    w.u32(m.sender)
+    w.blob(m.signature)
+
+
+def _enc_signatures(w: _Writer, m: Signatures, config: SecAggConfig) -> None:
+    w.ids(m.alive)
+    w.ids(m.dead)
+    w.pairs(m.signatures)
+
+
+def _enc_unmask(w: _Writer, m: UnmaskShares, config: SecAggConfig) -> None:
+    w.u32(m.sender)
+    w.pairs(m.mask_shares)
+    w.pairs(m.key_shares)
+
+
+_ENCODERS: dict[type, Callable[..., None]] = {
+    AdvertiseKeys: _enc_advertise,
+    KeyList: _enc_key_list,
+    ShareKeys: _enc_share_keys,
+    Bundles: _enc_bundles,
+    MaskedInput: _enc_masked,
+    Survivors: _enc_survivors,
+    ConsistencySignature: _enc_consistency,
+    Signatures: _enc_signatures,
+    UnmaskShares: _enc_unmask,
+}
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+
+def decode(data: bytes, config: SecAggConfig, expected: type | tuple[type, ...]) -> object:
+    """Parse and fully validate ``data``; the result is one of the ``expected`` message types."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedMessage("message must be bytes")
+    data = bytes(data)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    cls = _read_header(data, config)
+    if cls not in expected:
+        names = ", ".join(c.__name__ for c in expected)
+        raise OutOfOrder(f"got a {cls.__name__} message, expected {names}")
+    reader = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
+    message = _DECODERS[cls](reader)
+    reader.end()
+    return message
+
+
+def _read_header(data: bytes, config: SecAggConfig) -> type:
+    head = len(MAGIC) + 4
+    if len(data) < head or data[: len(MAGIC)] != MAGIC:
+        raise MalformedMessage("bad magic")
+    if data[len(MAGIC)] != labels.VERSION:
+        raise MalformedMessage(f"unsupported wire version {data[len(MAGIC)]}")
+    cls = _TYPES.get(data[len(MAGIC) + 1])
+    if cls is None:
+        raise MalformedMessage(f"unknown message type {data[len(MAGIC) + 1]}")
+    n = int.from_bytes(data[len(MAGIC) + 2 : head], "big")
+    if len(data) < head + n:
+        raise MalformedMessage("message is truncated")
+    if data[head : head + n] != config.session_id:
+        raise WrongSession("message belongs to another session")
+    return cls
+
+
+def _sig_sizes(config: SecAggConfig) -> tuple[int, ...]:
+    return (SIGNATURE_BYTES,) if config.malicious else (0,)
+
+
+def _dec_advertise(r: _Reader) -> AdvertiseKeys:
+    sender = r.cid()
+    c_pk, s_pk = r.blob((KEY_BYTES,)), r.blob((KEY_BYTES,))
+    return AdvertiseKeys(sender, c_pk, s_pk, r.blob(_sig_sizes(r.config)))
+
+
+def _dec_key_list(r: _Reader) -> KeyList:
+    n = r.count(r.config.num_clients)
+    entries = []
+    for _ in range(n):
+        cid = r.cid()
+        c_pk, s_pk = r.blob((KEY_BYTES,)), r.blob((KEY_BYTES,))
+        entries.append(KeyEntry(cid, c_pk, s_pk, r.blob(_sig_sizes(r.config))))
+    return KeyList(tuple(entries))
+
+
+def _dec_share_keys(r: _Reader) -> ShareKeys:
+    sender = r.cid()
+    return ShareKeys(sender, r.pairs(bundle_size(r.config)))
+
+
+def _dec_bundles(r: _Reader) -> Bundles:
+    recipient = r.cid()
+    return Bundles(recipient, r.pairs(bundle_size(r.config)))
+
+
+def _dec_masked(r: _Reader) -> MaskedInput:
+    sender = r.cid()
+    bits = r.take(1)[0]
+    length = r.u32()
+    if bits != r.config.modulus_bits or length != r.config.vector_length:
+        raise MalformedMessage(f"masked vector of {length} x {bits} bits, expected "
+                               f"{r.config.vector_length} x {r.config.modulus_bits}")
+    packed = r.blob((packed_size(r.config),))
+    return MaskedInput(sender, bitpack.unpack_bits(packed, bits, length))
+
+
+def _dec_survivors(r: _Reader) -> Survivors:
+    return Survivors(r.ids(), r.ids())
+
+
+def _dec_consistency(r: _Reader) -> ConsistencySignature:
+    sender = r.cid()
+    return ConsistencySignature(sender, r.blob((SIGNATURE_BYTES,)))
+
+
+def _dec_signatures(r: _Reader) -> Signatures:
+    alive, dead = r.ids(), r.ids()
+    return Signatures(alive, dead, r.pairs(SIGNATURE_BYTES))
+
+
+def _dec_unmask(r: _Reader) -> UnmaskShares:
+    sender = r.cid()
+    size = share_blob_size()
+    return UnmaskShares(sender, r.pairs(size), r.pairs(size))
+
+
+_DECODERS: dict[type, Callable[[_Reader], object]] = {
+    AdvertiseKeys: _dec_advertise,
+    KeyList: _dec_key_list,
+    ShareKeys: _dec_share_keys,
+    Bundles: _dec_bundles,
+    MaskedInput: _dec_masked,
+    Survivors: _dec_survivors,
+    ConsistencySignature: _dec_consistency,
+    Signatures: _dec_signatures,
+    UnmaskShares: _dec_unmask,
+}

@@ -1,0 +1,296 @@
+"""``SecAggServer``: the aggregator's side of a SecAgg / SecAgg+ round, sans-IO (DESIGN §2.2-2.3).
+
+``receive`` validates a message completely before recording it, so bad data raises a typed error
+and changes nothing (a second message from the same client is a ``ProtocolViolation``).
+``close_stage`` ends a stage with whatever arrived — the caller's deadline — and returns the next
+stage's message per client, or raises ``AbortError`` and moves to ``Stage.ABORTED``.
+Masked inputs are summed as they arrive; at the end the server removes the self masks of U3 and
+the pairwise masks between dropped clients and their surviving neighbours, regenerating them
+through the fused kernel in bounded chunks of the vector and of the seed list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from secagg import keys, labels, shamir
+from secagg.errors import AbortError, OutOfOrder, ProtocolViolation, ShamirError
+from secagg.masking import accumulate_masks
+from secagg.prg import dtype_for_bits
+
+from . import codec
+from .client import advertise_payload, check_verify_keys, consistency_payload
+from .config import SecAggConfig
+from .graph import build_graph
+from .messages import (
+    AdvertiseKeys,
+    Bundles,
+    ConsistencySignature,
+    KeyEntry,
+    KeyList,
+    MaskedInput,
+    ShareKeys,
+    Signatures,
+    Survivors,
+    UnmaskShares,
+)
+from .stages import Stage, next_stage
+
+#: Values per call of the mask kernel when unmasking (bounded memory however long the vector).
+CHUNK_VALUES = 1 << 20
+#: Seeds per call of the mask kernel (bounds the number of open AES streams).
+SEED_BATCH = 4096
+
+_EXPECTED = {
+    Stage.ADVERTISE_KEYS: AdvertiseKeys,
+    Stage.SHARE_KEYS: ShareKeys,
+    Stage.MASKED_INPUT: MaskedInput,
+    Stage.CONSISTENCY_CHECK: ConsistencySignature,
+    Stage.UNMASKING: UnmaskShares,
+}
+
+
+class SecAggServer:
+    """The aggregator of one round: ``receive`` messages, ``close_stage`` at each deadline."""
+
+    def __init__(self, config: SecAggConfig, verify_keys: Mapping[int, bytes] | None = None) -> None:
+        self.config = config
+        self._verify_keys = check_verify_keys(config, verify_keys)
+        self._graph = build_graph(config)
+        self._stage = Stage.ADVERTISE_KEYS
+        self._inbox: dict[int, object] = {}
+        self._keys: dict[int, AdvertiseKeys] = {}  # U1
+        self._bundles: dict[int, ShareKeys] = {}  # U2
+        self._alive: tuple[int, ...] = ()  # U3
+        self._dead: tuple[int, ...] = ()  # U2 \ U3
+        self._alive_set: frozenset[int] = frozenset()
+        self._dead_set: frozenset[int] = frozenset()
+        self._signatures: dict[int, bytes] = {}  # U4
+        self._sum: np.ndarray | None = None
+        self._result: np.ndarray | None = None
+
+    @property
+    def stage(self) -> Stage:
+        """The stage whose messages the server is collecting."""
+        return self._stage
+
+    @property
+    def included(self) -> frozenset[int]:
+        """U3: the clients whose inputs are in the sum (empty until masked inputs are closed)."""
+        return frozenset(self._alive)
+
+    def result(self) -> np.ndarray:
+        """Σ_{u ∈ U3} x_u mod 2^b, once unmasking is closed."""
+        if self._result is None:
+            raise OutOfOrder(f"no result in stage {self._stage.value!r}")
+        return self._result.copy()
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    def receive(self, client_id: int, data: bytes) -> None:
+        """Validate one client's message for the current stage and record it."""
+        stage = self._stage
+        if stage not in _EXPECTED:
+            raise OutOfOrder(f"no messages are accepted in stage {stage.value!r}")
+        if client_id not in self._senders():
+            raise ProtocolViolation(f"client {client_id!r} may not send in stage {stage.value!r}")
+        if client_id in self._inbox:
+            raise ProtocolViolation(f"client {client_id} already sent its {stage.value} message")
+        message = codec.decode(data, self.config, _EXPECTED[stage])
+        if message.sender != client_id:  # type: ignore[attr-defined]
+            raise ProtocolViolation("message sender does not match the connection's client id")
+        _CHECKS[stage](self, message)
+        if stage is Stage.MASKED_INPUT:
+            self._add_masked(message)  # type: ignore[arg-type]
+        self._inbox[client_id] = message
+
+    def _senders(self) -> frozenset[int] | set[int] | tuple[int, ...]:
+        stage = self._stage
+        if stage is Stage.ADVERTISE_KEYS:
+            return frozenset(self.config.client_ids)
+        if stage is Stage.SHARE_KEYS:
+            return self._keys.keys()  # type: ignore[return-value]
+        if stage is Stage.MASKED_INPUT:
+            return self._bundles.keys()  # type: ignore[return-value]
+        if stage is Stage.CONSISTENCY_CHECK or not self.config.malicious:
+            return self._alive_set
+        return self._signatures.keys()  # type: ignore[return-value]
+
+    def _check_advertise(self, m: AdvertiseKeys) -> None:
+        if self.config.malicious:
+            payload = advertise_payload(self.config, m.sender, m.c_pk, m.s_pk)
+            keys.verify_signature(
+                self._verify_keys[m.sender], labels.ADVERTISE_SIG, payload, m.signature
+            )
+
+    def _check_share_keys(self, m: ShareKeys) -> None:
+        want = self._graph.neighbors(m.sender) & self._keys.keys()
+        if {v for v, _ in m.bundles} != want:
+            raise ProtocolViolation("share bundles must go to exactly the live neighbours")
+
+    def _check_masked(self, m: MaskedInput) -> None:
+        pass  # the codec checked length, width and range
+
+    def _check_consistency(self, m: ConsistencySignature) -> None:
+        payload = consistency_payload(self.config, self._alive)
+        keys.verify_signature(
+            self._verify_keys[m.sender], labels.CONSISTENCY_SIG, payload, m.signature
+        )
+
+    def _check_unmask(self, m: UnmaskShares) -> None:
+        closed = self._graph.closed(m.sender)
+        want_mask = closed & self._alive_set
+        want_key = closed & self._dead_set
+        if {v for v, _ in m.mask_shares} != want_mask or {v for v, _ in m.key_shares} != want_key:
+            raise ProtocolViolation("unmask shares do not match the survivor set")
+
+    def _add_masked(self, m: MaskedInput) -> None:
+        bits = self.config.modulus_bits
+        if self._sum is None:
+            self._sum = np.zeros(self.config.vector_length, dtype=dtype_for_bits(bits))
+        np.add(self._sum, m.vector, out=self._sum)  # wraps mod 2^32 / 2^64
+        if bits not in (32, 64):
+            np.bitwise_and(self._sum, self._sum.dtype.type((1 << bits) - 1), out=self._sum)
+
+    # --- closing stages -----------------------------------------------------------------------
+
+    def close_stage(self) -> dict[int, bytes]:
+        """End the current stage with what arrived; the next stage's message per client."""
+        stage = self._stage
+        if stage not in _EXPECTED:
+            raise OutOfOrder(f"stage {stage.value!r} cannot be closed")
+        if len(self._inbox) < self.config.threshold:
+            self._stage = Stage.ABORTED
+            raise AbortError(stage.value, self.config.threshold, len(self._inbox))
+        inbox, self._inbox = self._inbox, {}
+        try:
+            out = _CLOSERS[stage](self, inbox)
+        except BaseException:  # the round cannot go on from a half-closed stage
+            self._stage = Stage.ABORTED
+            raise
+        self._stage = next_stage(stage, self.config.malicious)
+        return out
+
+    def _close_advertise(self, inbox: dict[int, AdvertiseKeys]) -> dict[int, bytes]:
+        self._keys = dict(inbox)
+        entries = {
+            u: KeyEntry(u, m.c_pk, m.s_pk, m.signature) for u, m in sorted(self._keys.items())
+        }
+        if self._graph.complete:
+            shared = codec.encode(KeyList(tuple(entries.values())), self.config)
+            return dict.fromkeys(entries, shared)
+        return {
+            u: codec.encode(
+                KeyList(tuple(entries[v] for v in sorted(self._graph.closed(u) & entries.keys()))),
+                self.config,
+            )
+            for u in entries
+        }
+
+    def _close_share_keys(self, inbox: dict[int, ShareKeys]) -> dict[int, bytes]:
+        self._bundles = dict(inbox)
+        routed: dict[int, list[tuple[int, bytes]]] = {v: [] for v in self._bundles}
+        for u, m in sorted(self._bundles.items()):
+            for v, ct in m.bundles:
+                if v in routed:
+                    routed[v].append((u, ct))
+        return {v: codec.encode(Bundles(v, tuple(b)), self.config) for v, b in routed.items()}
+
+    def _close_masked(self, inbox: dict[int, MaskedInput]) -> dict[int, bytes]:
+        self._set_survivors(sorted(inbox))
+        msg = codec.encode(Survivors(self._alive, self._dead), self.config)
+        return dict.fromkeys(self._alive, msg)
+
+    def _set_survivors(self, alive: list[int]) -> None:
+        self._alive = tuple(alive)
+        self._alive_set = frozenset(alive)
+        self._dead = tuple(sorted(self._bundles.keys() - self._alive_set))
+        self._dead_set = frozenset(self._dead)
+
+    def _close_consistency(self, inbox: dict[int, ConsistencySignature]) -> dict[int, bytes]:
+        self._signatures = {u: m.signature for u, m in inbox.items()}
+        sigs = tuple(sorted(self._signatures.items()))
+        msg = codec.encode(Signatures(self._alive, self._dead, sigs), self.config)
+        return dict.fromkeys(self._signatures, msg)
+
+    def _close_unmask(self, inbox: dict[int, UnmaskShares]) -> dict[int, bytes]:
+        self_seeds, dead_keys = self._reconstruct(inbox)
+        seeds, signs = list(self_seeds.values()), [-1] * len(self_seeds)
+        session = self.config.session_id
+        for v, key in dead_keys.items():
+            for u in sorted(self._graph.neighbors(v) & self._alive_set):
+                seeds.append(keys.pairwise_seed(key, self._keys[u].s_pk, session, v, u))
+                signs.append(-1 if u < v else 1)  # undo δ_uv·PRG(s_uv) that u added
+        assert self._sum is not None
+        self._result = self._unmask_sum(self._sum, seeds, signs)
+        return {}
+
+    def _unmask_sum(self, acc: np.ndarray, seeds: list[bytes], signs: list[int]) -> np.ndarray:
+        session, bits = self.config.session_id, self.config.modulus_bits
+        for lo in range(0, acc.shape[0], CHUNK_VALUES):
+            part = acc[lo : lo + CHUNK_VALUES]
+            for j in range(0, len(seeds), SEED_BATCH):
+                accumulate_masks(
+                    part, seeds[j : j + SEED_BATCH], signs[j : j + SEED_BATCH], session, bits, lo
+                )
+        return acc
+
+    def _reconstruct(
+        self, inbox: dict[int, UnmaskShares]
+    ) -> tuple[dict[int, bytes], dict[int, keys.MaskKeyPair]]:
+        """Rebuild b_u for u in U3 and s_sk_v for dropped v with surviving neighbours."""
+        mask_jobs = self._jobs(inbox, self._alive, lambda m: m.mask_shares)
+        needed_dead = [v for v in self._dead if self._graph.neighbors(v) & self._alive_set]
+        key_jobs = self._jobs(inbox, needed_dead, lambda m: m.key_shares)
+        t = self.config.threshold
+        try:
+            seeds = shamir.reconstruct_many(list(mask_jobs.values()), t, 1)
+            secret_keys = shamir.reconstruct_many(list(key_jobs.values()), t, 1)
+        except ShamirError as exc:
+            raise AbortError(Stage.UNMASKING.value, t, 0, f"reconstruction failed: {exc}") from exc
+        dead_keys = {}
+        for v, (sk,) in zip(key_jobs, secret_keys, strict=True):
+            pair = keys.MaskKeyPair.from_private_bytes(sk)
+            if pair.public_bytes != self._keys[v].s_pk:
+                raise AbortError(Stage.UNMASKING.value, t, t, f"shares of client {v} are corrupt")
+            dead_keys[v] = pair
+        return {u: s for u, (s,) in zip(mask_jobs, seeds, strict=True)}, dead_keys
+
+    def _jobs(
+        self,
+        inbox: dict[int, UnmaskShares],
+        owners: list[int] | tuple[int, ...],
+        pick: Callable[[UnmaskShares], tuple[tuple[int, bytes], ...]],
+    ) -> dict[int, list[tuple[int, bytes]]]:
+        """Per owner, the first t shares by x-coordinate (same x-sets share Lagrange weights)."""
+        t = self.config.threshold
+        held: dict[int, list[tuple[int, bytes]]] = {v: [] for v in owners}
+        for w in sorted(inbox):
+            for v, blob in pick(inbox[w]):
+                job = held.get(v)
+                if job is not None and len(job) < t:
+                    job.append((w, blob))
+        for v, job in held.items():
+            if len(job) < t:
+                raise AbortError(
+                    Stage.UNMASKING.value, t, len(job), f"shares of client {v}'s secret"
+                )
+        return held
+
+
+_CHECKS: dict[Stage, Callable[..., None]] = {
+    Stage.ADVERTISE_KEYS: SecAggServer._check_advertise,
+    Stage.SHARE_KEYS: SecAggServer._check_share_keys,
+    Stage.MASKED_INPUT: SecAggServer._check_masked,
+    Stage.CONSISTENCY_CHECK: SecAggServer._check_consistency,
+    Stage.UNMASKING: SecAggServer._check_unmask,
+}
+_CLOSERS: dict[Stage, Callable[..., dict[int, bytes]]] = {
+    Stage.ADVERTISE_KEYS: SecAggServer._close_advertise,
+    Stage.SHARE_KEYS: SecAggServer._close_share_keys,
+    Stage.MASKED_INPUT: SecAggServer._close_masked,
+    Stage.CONSISTENCY_CHECK: SecAggServer._close_consistency,
+    Stage.UNMASKING: SecAggServer._close_unmask,
+}

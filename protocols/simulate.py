@@ -1,0 +1,169 @@
+"""``simulate_round``: every party of one round in this process, timed and metered (DESIGN §2.3).
+
+The only module of ``protocols`` that reads a clock: it times each party's work per stage with
+``time.perf_counter`` and counts the bytes each client sends and receives. A client that hits an
+``AbortError`` of its own (too few live neighbours) goes silent, as a real one would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from secagg.csprng import RandomSource
+from secagg.errors import AbortError
+from secagg.keys import SigningKeyPair
+
+from .client import SecAggClient
+from .config import SecAggConfig
+from .server import SecAggServer
+from .stages import Stage, stages_of
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """The outcome of a simulated round: the sum mod 2^b, U3, and time/bytes figures."""
+
+    sum: np.ndarray
+    included: frozenset[int]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Meter:
+    """Seconds and bytes per (stage, party)."""
+
+    server_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    client_s: dict[str, dict[int, float]] = field(default_factory=lambda: defaultdict(dict))
+    up: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    down: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+
+
+def simulate_round(
+    config: SecAggConfig,
+    inputs: Mapping[int, np.ndarray],
+    dropouts: Mapping[str, Collection[int]] | None = None,
+    *,
+    rng: RandomSource | None = None,
+) -> RoundResult:
+    """Run one round; ``dropouts[stage]`` go silent before sending that stage's message.
+
+    Returns the sum of U3's inputs, or raises ``AbortError`` when a stage gets fewer than t.
+    """
+    drop = _check_dropouts(config, dropouts or {})
+    missing = set(config.client_ids) - set(inputs)
+    if missing:
+        raise ValueError(f"inputs missing for clients {sorted(missing)[:5]}")
+    server, clients = _make_parties(config, rng)
+    meter = _Meter()
+    pending: dict[int, bytes | None] = dict.fromkeys(config.client_ids)
+    for stage in stages_of(config.malicious):
+        name = stage.value
+        for u in sorted(pending.keys() - drop.get(name, set())):
+            reply = _run_client(clients[u], stage, pending[u], inputs[u], meter)
+            if reply is not None:
+                _timed(meter.server_s, name, server.receive, u, reply)
+        out = _timed(meter.server_s, name, server.close_stage)
+        pending = dict(out)
+    result = _timed(meter.server_s, Stage.UNMASKING.value, server.result)
+    return RoundResult(result, server.included, _stats(meter, config.malicious))
+
+
+def _make_parties(
+    config: SecAggConfig, rng: RandomSource | None
+) -> tuple[SecAggServer, dict[int, SecAggClient]]:
+    signing: dict[int, SigningKeyPair | None] = dict.fromkeys(config.client_ids)
+    verify = None
+    if config.malicious:
+        signing = {u: SigningKeyPair.generate(rng) for u in config.client_ids}
+        verify = {u: k.verify_key_bytes for u, k in signing.items()}  # type: ignore[union-attr]
+    clients = {
+        u: SecAggClient(config, u, signing[u], verify, rng=rng) for u in config.client_ids
+    }
+    return SecAggServer(config, verify), clients
+
+
+def _run_client(
+    client: SecAggClient, stage: Stage, msg: bytes | None, x: np.ndarray, meter: _Meter
+) -> bytes | None:
+    name, u = stage.value, client.client_id
+    meter.down[name][u] = 0 if msg is None else len(msg)
+    start = time.perf_counter()
+    try:
+        if stage is Stage.ADVERTISE_KEYS:
+            reply = client.advertise_keys()
+        elif stage is Stage.SHARE_KEYS:
+            reply = client.share_keys(msg)  # type: ignore[arg-type]
+        elif stage is Stage.MASKED_INPUT:
+            reply = client.masked_input(msg, x)  # type: ignore[arg-type]
+        elif stage is Stage.CONSISTENCY_CHECK:
+            reply = client.consistency_check(msg)  # type: ignore[arg-type]
+        else:
+            reply = client.unmask(msg)  # type: ignore[arg-type]
+    except AbortError:
+        reply = None  # this client gives up: to the server it has dropped out
+    meter.client_s[name][u] = time.perf_counter() - start
+    meter.up[name][u] = 0 if reply is None else len(reply)
+    return reply
+
+
+def _timed(bucket: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
+    start = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        bucket[name] += time.perf_counter() - start
+
+
+def _check_dropouts(
+    config: SecAggConfig, dropouts: Mapping[str, Collection[int]]
+) -> dict[str, set[int]]:
+    names = {s.value for s in stages_of(config.malicious)}
+    out: dict[str, set[int]] = {}
+    for key, ids in dropouts.items():
+        name = key.value if isinstance(key, Stage) else key
+        if name not in names:
+            raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
+        out[name] = set(ids)
+    return out
+
+
+def _figures(server_s: float, secs: list[float], up: list[int], down: list[int]) -> dict[str, float]:
+    return {
+        "server_s": server_s,
+        "client_mean_s": float(np.mean(secs)) if secs else 0.0,
+        "client_max_s": max(secs, default=0.0),
+        "bytes_up_per_client": float(np.mean(up)) if up else 0.0,
+        "bytes_down_per_client": float(np.mean(down)) if down else 0.0,
+    }
+
+
+def _stats(meter: _Meter, malicious: bool) -> dict[str, Any]:
+    stages: dict[str, dict[str, float]] = {}
+    total_s: dict[int, float] = defaultdict(float)
+    total_up: dict[int, int] = defaultdict(int)
+    total_down: dict[int, int] = defaultdict(int)
+    for stage in stages_of(malicious):
+        name = stage.value
+        secs, up, down = meter.client_s[name], meter.up[name], meter.down[name]
+        stages[name] = _figures(
+            meter.server_s[name], list(secs.values()), list(up.values()), list(down.values())
+        )
+        for u, s in secs.items():
+            total_s[u] += s
+            total_up[u] += up[u]
+            total_down[u] += down[u]
+    ids = sorted(total_s)
+    stats: dict[str, Any] = _figures(
+        sum(meter.server_s.values()),
+        [total_s[u] for u in ids],
+        [total_up[u] for u in ids],
+        [total_down[u] for u in ids],
+    )
+    stats["stages"] = stages
+    return stats
