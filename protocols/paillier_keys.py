@@ -1,0 +1,102 @@
+"""Paillier keys (lower layer): prime generation from our CSPRNG, encryption randomness, key ids.
+
+Keys are ``phe`` objects (g = n + 1, CRT decryption); the primes come from
+:class:`secagg.csprng.RandomSource` rather than ``phe.generate_paillier_keypair`` so that every
+secret is drawn from one CSPRNG and tests can be deterministic. (``phe``'s own generator is a
+CSPRNG too: candidates from ``SystemRandom``/``os.urandom``; but without gmpy2 it goes through
+pycryptodome or a Miller-Rabin whose witnesses come from ``random``.) Modular exponentiation goes
+through ``phe.util.powmod``, which uses gmpy2 when it is installed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from phe import paillier, util
+
+from secagg import csprng, kdf, labels
+from secagg.csprng import RandomSource
+
+KEY_ID_BYTES = 16
+_SMALL_PRIMES = [p for p in range(3, 4096, 2) if all(p % d for d in range(3, math.isqrt(p) + 1, 2))]
+_SMALL_PRODUCT = math.prod(_SMALL_PRIMES)
+
+
+def _miller_rabin_rounds(bits: int) -> int:
+    # FIPS 186-5 B.3 for random candidates: >= 1024-bit primes need 4-5 rounds for 2^-100;
+    # smaller (test-only) primes get many more, which is still cheap.
+    return 8 if bits >= 1024 else 40
+
+
+def _is_probable_prime(n: int, rounds: int, rng: RandomSource) -> bool:
+    """Miller-Rabin with CSPRNG witnesses (n is odd, coprime to the small primes)."""
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d //= 2
+        s += 1
+    for _ in range(rounds):
+        a = 2 + csprng.randbelow(rng, n - 3)
+        x = util.powmod(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def random_prime(bits: int, rng: RandomSource) -> int:
+    """A uniformly drawn ``bits``-bit prime with its top two bits set (so p*q has 2*bits bits)."""
+    if bits < 16:
+        raise ValueError("primes must have at least 16 bits")
+    nbytes = (bits + 7) // 8
+    top = (1 << (bits - 1)) | (1 << (bits - 2)) | 1
+    rounds = _miller_rabin_rounds(bits)
+    while True:
+        cand = (int.from_bytes(rng.token_bytes(nbytes), "big") >> (nbytes * 8 - bits)) | top
+        if math.gcd(cand, _SMALL_PRODUCT) == 1 and _is_probable_prime(cand, rounds, rng):
+            return cand
+
+
+def generate_keypair(
+    key_bits: int, rng: RandomSource | None = None
+) -> tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey]:
+    """A Paillier key pair whose modulus n has exactly ``key_bits`` bits (two balanced primes)."""
+    if key_bits % 2 or key_bits < 64:
+        raise ValueError(f"key_bits must be even and >= 64, got {key_bits}")
+    source = csprng.resolve(rng)
+    while True:
+        p = random_prime(key_bits // 2, source)
+        q = random_prime(key_bits // 2, source)
+        n = p * q
+        if p != q and n.bit_length() == key_bits and math.gcd(n, (p - 1) * (q - 1)) == 1:
+            public = paillier.PaillierPublicKey(n)
+            return public, paillier.PaillierPrivateKey(public, p, q)
+
+
+def random_unit(n: int, rng: RandomSource) -> int:
+    """r uniform in Z_n^* (rejection sampling), the encryption randomness."""
+    while True:
+        r = csprng.randbelow(rng, n)
+        if r > 0 and math.gcd(r, n) == 1:
+            return r
+
+
+def encrypt(public: paillier.PaillierPublicKey, plaintexts: list[int], rng: RandomSource) -> list[int]:
+    """Raw Paillier encryptions (g^m r^n mod n^2) of plaintexts in [0, n), fresh r each."""
+    return [public.raw_encrypt(m, r_value=random_unit(public.n, rng)) for m in plaintexts]
+
+
+def add_into(acc: list[int], ciphertexts: list[int], nsquare: int) -> None:
+    """acc[i] <- acc[i] * c[i] mod n^2: the homomorphic sum, in place."""
+    for i, c in enumerate(ciphertexts):
+        acc[i] = util.mulmod(acc[i], c, nsquare)
+
+
+def key_id(n: int, key_bytes: int, session_id: bytes) -> bytes:
+    """16 bytes naming the key n in this session: HKDF(n, PAILLIER_KEY, session, "key-id")."""
+    return kdf.derive(n.to_bytes(key_bytes, "big"), labels.PAILLIER_KEY, session_id,
+                      b"key-id", KEY_ID_BYTES)
