@@ -54,6 +54,8 @@ def simulate_round(
     """Run one round; ``dropouts[stage]`` go silent before sending that stage's message.
 
     Returns the sum of U3's inputs, or raises ``AbortError`` when a stage gets fewer than t.
+    Stats: per stage, means over the clients that ran that stage; for the whole round, means
+    over every client that ran any stage (a client's seconds and bytes summed over stages).
     """
     drop = _check_dropouts(config, dropouts or {})
     missing = set(config.client_ids) - set(inputs)

@@ -1,0 +1,61 @@
+"""simulate_round's contract (DESIGN §2.3): result fields, stats keys, byte counts, argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import protocols
+from protocols import AbortError, RoundResult, simulate_round
+from secagg.csprng import AesCtrRandom
+
+from .helpers import SESSION, config, expected_sum, random_inputs
+
+FIGURES = {"server_s", "client_mean_s", "client_max_s", "bytes_up_per_client",
+           "bytes_down_per_client"}
+
+
+def test_public_names() -> None:
+    for name in ("SecAggConfig", "SecAggClient", "SecAggServer", "simulate_round", "RoundResult",
+                 "Stage", "SecAggError", "AbortError", "MalformedMessage", "WrongSession",
+                 "ProtocolViolation", "AuthenticationError", "OutOfOrder"):
+        assert name in protocols.__all__ and hasattr(protocols, name)
+
+
+@pytest.mark.parametrize("malicious", [False, True])
+def test_stats_have_the_documented_shape(malicious: bool) -> None:
+    cfg = config(8, threshold=5, malicious=malicious, vector_length=100, modulus_bits=20)
+    inputs = random_inputs(cfg, 3)
+    res = simulate_round(cfg, inputs, {"masked_input": [2]}, rng=AesCtrRandom(seed=b"s" * 32))
+    assert isinstance(res, RoundResult) and res.included == frozenset(cfg.client_ids) - {2}
+    np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
+    stats = res.stats
+    assert FIGURES <= set(stats) and set(stats["stages"]) == (
+        {"advertise_keys", "share_keys", "masked_input", "unmasking"}
+        | ({"consistency_check"} if malicious else set())
+    )
+    for figures in stats["stages"].values():
+        assert set(figures) == FIGURES and all(v >= 0 for v in figures.values())
+    assert stats["client_max_s"] >= stats["client_mean_s"] > 0 and stats["server_s"] > 0
+    masked = stats["stages"]["masked_input"]
+    packed = (100 * 20 + 7) // 8
+    header = 4 + 2 + 2 + len(SESSION) + 4 + 1 + 4 + 4  # magic, version/type, session, fields
+    # per stage: the mean over the clients that ran it (client 2 was already silent)
+    assert masked["bytes_up_per_client"] == packed + header
+    assert stats["bytes_up_per_client"] > packed + header
+
+
+def test_arguments_are_checked() -> None:
+    cfg = config(5, threshold=3)
+    inputs = random_inputs(cfg, 1)
+    with pytest.raises(ValueError, match="stage"):
+        simulate_round(cfg, inputs, {"consistency_check": [1]})  # not a stage of this mode
+    with pytest.raises(ValueError, match="missing"):
+        simulate_round(cfg, {u: inputs[u] for u in (1, 2)})
+
+
+def test_abort_names_stage_needed_and_received() -> None:
+    cfg = config(6, threshold=4)
+    with pytest.raises(AbortError) as info:
+        simulate_round(cfg, random_inputs(cfg, 1), {"share_keys": [1, 2, 3]})
+    assert (info.value.stage, info.value.needed, info.value.received) == ("share_keys", 4, 3)
