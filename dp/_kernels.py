@@ -217,59 +217,6 @@ def discrete_gaussian_one(words, st, n, d, t, vmax):
 
 
 @njit(cache=True)
-def _bern_chain(words, st, num_mult, num_add, den_mult, den_add, j0, j1):
-    """AND over j in [j0, j1] of Bernoulli((num_mult*j+num_add)/(den_mult*j+den_add))."""
-    for j in range(j0, j1 + 1):
-        if not bern_rational(words, st, num_mult * j + num_add, den_mult * j + den_add):
-            return False
-        if st[1]:
-            return False
-    return True
-
-
-@njit(cache=True)
-def poisson_one(words, st, a, b, m, w, lp, lm, dmax):
-    """One draw from Poisson(a/b) by exact rejection around the mode m (see dp/samplers.py)."""
-    left = min(w, m)
-    mid = w + left + 1
-    tail_l = lm - 1 if m > w else 0
-    total = mid + (lp - 1) + tail_l
-    while True:
-        u = uniform_below(words, st, total)
-        if st[1]:
-            return np.int64(0)
-        if u < mid:
-            z = u - left
-            if z >= 0:  # h(z) = prod_{j=m+1}^{m+z} a/(b j)
-                ok = _bern_chain(words, st, 0, a, b, 0, m + 1, m + z)
-            else:  # h(z) = prod_{j=m+z+1}^{m} b j / a
-                ok = _bern_chain(words, st, b, 0, 0, a, m + z + 1, m)
-        elif u < mid + lp - 1:
-            dd = 1
-            while bern_rational(words, st, lp - 1, lp) and dd < dmax:
-                dd += 1
-            z = w + dd
-            ok = _bern_chain(words, st, 0, a, b, 0, m + 1, m + w)
-            if ok:  # factors (a/(b j)) / rho, rho = (lp-1)/lp
-                ok = _bern_chain(words, st, 0, a * lp, b * (lp - 1), 0, m + w + 1, m + z)
-        else:
-            dd = 1
-            while bern_rational(words, st, lm - 1, lm) and dd < dmax:
-                dd += 1
-            z = -w - dd
-            if m + z < 0:
-                ok = False
-            else:
-                ok = _bern_chain(words, st, b, 0, 0, a, m - w + 1, m)
-                if ok:  # factors (b j / a) / rho, rho = (lm-1)/lm
-                    ok = _bern_chain(words, st, b * lm, 0, 0, a * (lm - 1), m + z + 1, m - w)
-        if st[1]:
-            return np.int64(0)
-        if ok:
-            return np.int64(m + z)
-
-
-@njit(cache=True)
 def fill_discrete_laplace(out, start, words, st, s, t, vmax):
     """Fill out[start:] with discrete Laplace draws; returns the index reached (see module doc)."""
     i = start
@@ -295,36 +242,5 @@ def fill_discrete_gaussian(out, start, words, st, n, d, t, vmax):
             st[0], st[1], st[2], st[3] = p0, np.uint64(0), r0, k0
             return i
         out[i] = y
-        i += 1
-    return i
-
-
-@njit(cache=True)
-def fill_skellam(out, start, words, st, a, b, m, w, lp, lm, dmax):
-    """Fill out[start:] with Poisson(a/b) - Poisson(a/b); returns the index reached."""
-    i = start
-    while i < out.size:
-        p0, r0, k0 = st[0], st[2], st[3]
-        x = poisson_one(words, st, a, b, m, w, lp, lm, dmax)
-        y = poisson_one(words, st, a, b, m, w, lp, lm, dmax)
-        if st[1]:
-            st[0], st[1], st[2], st[3] = p0, np.uint64(0), r0, k0
-            return i
-        out[i] = x - y
-        i += 1
-    return i
-
-
-@njit(cache=True)
-def fill_poisson(out, start, words, st, a, b, m, w, lp, lm, dmax):
-    """Fill out[start:] with Poisson(a/b) draws; returns the index reached."""
-    i = start
-    while i < out.size:
-        p0, r0, k0 = st[0], st[2], st[3]
-        x = poisson_one(words, st, a, b, m, w, lp, lm, dmax)
-        if st[1]:
-            st[0], st[1], st[2], st[3] = p0, np.uint64(0), r0, k0
-            return i
-        out[i] = x
         i += 1
     return i

@@ -1,4 +1,5 @@
-"""Pure-Python references for the kernels in ``_kernels.py`` and the exact pmfs, for tests.
+"""Pure-Python references for the kernels in ``_kernels.py`` and the exact pmfs, for tests
+(the Poisson reference is ``_poisson_exact``, which production also uses as its fallback).
 
 The samplers here run the same algorithms on the same word stream with unbounded Python ints, so
 a seeded kernel run and a reference run must agree draw for draw. The pmfs are the targets of the
@@ -80,41 +81,6 @@ def discrete_gaussian_ref(bits: Bits, n: int, d: int, t: int) -> int:
         a = abs(abs(y) * t * d - n)
         if bits.bern_exp(a * a, 2 * n * d * t * t):
             return y
-
-
-def poisson_ref(bits: Bits, a: int, b: int, m: int, w: int, lp: int, lm: int) -> int:
-    """The envelope-rejection Poisson(a/b) of ``_kernels.poisson_one`` in Python ints."""
-    left = min(w, m)
-    mid = w + left + 1
-    total = mid + (lp - 1) + (lm - 1 if m > w else 0)
-
-    def chain(factors) -> bool:  # (num, den) pairs, unreduced: same bit use as the kernel
-        return all(bits.bern(num, den) for num, den in factors)
-
-    while True:
-        u = bits.below(total)
-        if u < mid:
-            z = u - left
-            if z >= 0:
-                ok = chain((a, b * j) for j in range(m + 1, m + z + 1))
-            else:
-                ok = chain((b * j, a) for j in range(m + z + 1, m + 1))
-        else:
-            right = u < mid + lp - 1
-            ll = lp if right else lm
-            dd = 1
-            while bits.bern(ll - 1, ll):
-                dd += 1
-            if right:
-                z = w + dd
-                ok = chain((a, b * j) for j in range(m + 1, m + w + 1))
-                ok = ok and chain((a * ll, b * (ll - 1) * j) for j in range(m + w + 1, m + z + 1))
-            else:
-                z = -w - dd
-                ok = m + z >= 0 and chain((b * j, a) for j in range(m - w + 1, m + 1))
-                ok = ok and chain((b * ll * j, a * (ll - 1)) for j in range(m + z + 1, m - w + 1))
-        if ok:
-            return m + z
 
 
 def discrete_gaussian_pmf(sigma2: float, support: np.ndarray) -> np.ndarray:

@@ -16,6 +16,8 @@ from fractions import Fraction
 import numpy as np
 
 from . import _kernels as K
+from . import _poisson as _pf
+from . import _poisson_exact as _px
 from .errors import DPError
 from .rng import RandomSource, resolve
 
@@ -40,8 +42,13 @@ def as_rational(x: Rational, max_den: int = 1 << 16, name: str = "parameter") ->
     return f
 
 
-def _run(fill: Callable[..., int], size: int, rng: RandomSource | None, *params: int) -> np.ndarray:
-    """Drive a kernel: refill words, move the unread tail to the front, resume (module doc)."""
+def _run(fill: Callable[..., int], size: int, rng: RandomSource | None, *params,
+         exact: Callable[[_px.Stream], int] | None = None) -> np.ndarray:
+    """Drive a kernel: refill words, move the unread tail to the front, resume (module doc).
+
+    If the kernel flags a draw it cannot certify (st[1] == 2), ``exact`` replays that draw in
+    big-int arithmetic on the same stream and the kernel resumes after it.
+    """
     if not isinstance(size, int | np.integer) or size < 0:
         raise DPError(f"size must be a non-negative int, got {size!r}")
     src = resolve(rng)
@@ -54,6 +61,9 @@ def _run(fill: Callable[..., int], size: int, rng: RandomSource | None, *params:
         i = fill(out, i, words, st, *params)
         if i >= out.size:
             return out
+        if st[1] == 2 and exact is not None:
+            i = _replay(exact, out, i, words, st, src)
+            continue
         pos = int(st[0])
         if pos == 0:  # one sample needs more than the whole buffer: grow it
             more = np.empty(words.size, dtype=np.uint64)
@@ -64,6 +74,19 @@ def _run(fill: Callable[..., int], size: int, rng: RandomSource | None, *params:
         words[:rest] = words[pos:]
         src.fill(words[rest:])
         st[0] = 0
+
+
+def _replay(exact, out: np.ndarray, i: int, words: np.ndarray, st: np.ndarray, src) -> int:
+    """Draw out[i] exactly from the kernel's stream position, then hand the position back."""
+    stream = _px.Stream(words, int(st[0]), int(st[2]), int(st[3]), src)
+    out[i] = exact(stream)
+    if stream.pos > words.size:  # the replay read past the buffer: start a fresh one
+        src.fill(words)
+        st[0] = 0
+    else:
+        st[0] = stream.pos
+    st[1], st[2], st[3] = 0, stream.res, stream.left
+    return i + 1
 
 
 def discrete_laplace(scale: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
@@ -108,33 +131,27 @@ def discrete_gaussian(sigma2: Rational, size: int, *, rng: RandomSource | None =
     return _run(K.fill_discrete_gaussian, size, rng, n, d, t, _VMAX)
 
 
-def poisson_params(lam: Fraction) -> tuple[int, int, int, int, int, int, int]:
-    """Kernel parameters (a, b, mode m, half-width w, tail sizes lp, lm, cap dmax) for Poisson(a/b).
-
-    Envelope: 1 on [m-min(w,m), m+w]; geometric tails with rational ratios (L-1)/L, L chosen so that
-    every Poisson ratio beyond the window is <= (L-1)/L. Acceptance is then a product of rational
-    Bernoullis, so the draw is exact; cost O(sqrt(lam)) bits per draw.
-    """
-    a, b = lam.numerator, lam.denominator
-    m = a // b
-    w = math.isqrt(m) + 1
-    j0 = m + w + 1
-    lp = -(-(b * j0) // (b * j0 - a))
-    lm = -(-a // (a - b * (m - w))) if m > w else 2
-    dmax = 1000 * max(lp, lm)
-    worst = max(b * (m + w + dmax) * max(lp, lm), a * max(lp, lm), b * (m + 1) * lm)
-    if worst >= _LIMIT or lp + lm + 2 * w + 2 >= _LIMIT:
-        raise DPError("Poisson mean numerator/denominator too large for 62-bit exact arithmetic")
-    return a, b, m, w, lp, lm, dmax
+def _poisson_tables(lam: Rational, name: str) -> tuple:
+    f = as_rational(lam, name=name)
+    a, b = f.numerator, f.denominator
+    if f >= 1 << 36 or b >= 1 << 20:
+        raise DPError(f"{name} = a/b needs a/b < 2^36 and b < 2^20 (table size ~ 14 sqrt(a/b))")
+    params, mid, right, left = _pf.tables(a, b)
+    return a, b, (*params, mid, right, left)
 
 
 def poisson(lam: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
-    """``size`` int64 draws from Poisson(lam), exactly for the rational ``lam`` (O(sqrt(lam)) each)."""
-    params = poisson_params(as_rational(lam, name="lam"))
-    return _run(K.fill_poisson, size, rng, *params)
+    """``size`` int64 draws from Poisson(lam), exactly for the rational ``lam`` (``_poisson``)."""
+    a, b, params = _poisson_tables(lam, "lam")
+    return _run(_pf.fill_skellam_fast, size, rng, *params, False,
+                exact=lambda s: _px.poisson_one(s, a, b))
 
 
 def skellam(mu: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
-    """``size`` draws of Poisson(mu) - Poisson(mu): symmetric Skellam, variance 2*mu, exact."""
-    params = poisson_params(as_rational(mu, name="mu"))
-    return _run(K.fill_skellam, size, rng, *params)
+    """``size`` draws of Poisson(mu) - Poisson(mu): symmetric Skellam, variance 2*mu, exact.
+
+    Expected O(1) work per draw after an O(sqrt(mu)) table per ``mu`` (cached).
+    """
+    a, b, params = _poisson_tables(mu, "mu")
+    return _run(_pf.fill_skellam_fast, size, rng, *params, True,
+                exact=lambda s: _px.poisson_one(s, a, b) - _px.poisson_one(s, a, b))

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from dp import _kernels as K
+from dp import _poisson as _pf
+from dp import _poisson_exact as _px
 from dp import _reference as R
 from dp import samplers
 from dp.errors import DPError
@@ -45,14 +47,45 @@ def test_discrete_laplace_kernel_matches_reference(seeded, scale):
     assert out.tolist() == [R.discrete_laplace_ref(bits, s, t) for _ in range(out.size)]
 
 
+def _exact_stream(seed: bytes) -> _px.Stream:
+    return _px.Stream(np.empty(0, np.uint64), 0, 0, 0, AesCtrSource(seed))
+
+
 @pytest.mark.parametrize("lam", [Fraction(3, 10), Fraction(15, 2), Fraction(400), Fraction(7001, 3)])
-def test_poisson_kernel_matches_reference(seeded, lam):
-    w = _words(seeded, f"po{lam}")
-    p = samplers.poisson_params(lam)
-    out, st = np.empty(300, np.int64), np.zeros(4, np.uint64)
-    K.fill_poisson(out, 0, w, st, *p)
-    bits = R.Bits(w)
-    assert out.tolist() == [R.poisson_ref(bits, *p[:6]) for _ in range(out.size)]
+def test_poisson_fast_path_equals_exact_algorithm(lam):
+    """The float-certified kernel makes exactly the big-int algorithm's decisions."""
+    seed = f"po{lam}".encode().ljust(32, b".")
+    fast = samplers.poisson(lam, 2000, rng=AesCtrSource(seed))
+    stream = _exact_stream(seed)
+    exact = [_px.poisson_one(stream, lam.numerator, lam.denominator) for _ in range(fast.size)]
+    assert fast.tolist() == exact
+
+
+@pytest.mark.parametrize("mu", [Fraction(1, 3), Fraction(2000)])
+def test_forced_fallbacks_still_follow_the_exact_algorithm(monkeypatch, mu):
+    """Inflate the certified error bounds so that many draws go through the exact replay."""
+    real = _pf.tables.__wrapped__
+
+    def loose(a, b):
+        params, mid, right, left = real(a, b)
+        return (*params[:-2], 0.3, 0.3), mid, right, left
+
+    monkeypatch.setattr(_pf, "tables", loose)
+    replays = []
+    original = samplers._replay
+    monkeypatch.setattr(samplers, "_replay", lambda *a: replays.append(1) or original(*a))
+    seed = f"fb{mu}".encode().ljust(32, b".")
+    fast = samplers.skellam(mu, 400, rng=AesCtrSource(seed))
+    stream = _exact_stream(seed)
+    a, b = mu.numerator, mu.denominator
+    exact = [_px.poisson_one(stream, a, b) - _px.poisson_one(stream, a, b) for _ in range(400)]
+    assert fast.tolist() == exact
+    assert len(replays) > 50
+
+
+def test_skellam_large_mu_moments(seeded):
+    mu = 5 * 10**7  # sigma = 10^4
+    _assert_moments(samplers.skellam(mu, 200_000, rng=seeded("bigmu")), 2.0 * mu)
 
 
 @pytest.mark.parametrize("sigma2", [Fraction(1, 4), Fraction(1), Fraction(7, 3), Fraction(25)])
@@ -150,6 +183,7 @@ def test_sources_are_the_only_randomness():
         lambda: samplers.discrete_laplace(0, 3),
         lambda: samplers.skellam(1, -1),
         lambda: samplers.poisson("1", 3),
+        lambda: samplers.skellam(2**40, 3),
     ],
 )
 def test_bad_parameters_raise(call):
