@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -216,7 +217,17 @@ def _check_feasible(plan: DistributedPlan, bits: int | None) -> None:
         raise DPError(f"plan needs {plan.bits} bits: lower the scale or raise bits (max 62)")
     if plan.client_sigma < 0.5:
         raise DPError("per-client sigma below 1/2 integer unit: raise the scale or the noise")
-    samplers.gaussian_params(samplers._sigma2_rational(plan.client_variance))  # kernel bounds
+    if plan.mechanism == "gaussian":  # the samplers' parameter bounds, checked at plan time
+        samplers.gaussian_params(_noise_parameter(plan))
+    else:
+        samplers._poisson_tables(_noise_parameter(plan), "mu")
+
+
+def _noise_parameter(plan: DistributedPlan) -> Fraction:
+    """sigma^2 (Gaussian) or mu = sigma^2/2 (Skellam) as the rational the sampler uses."""
+    if plan.mechanism == "gaussian":
+        return samplers._sigma2_rational(plan.client_variance)
+    return samplers.as_rational(plan.client_variance / 2, max_den=1 << 16, name="mu")
 
 
 def _conditional_round(y: np.ndarray, bound: float, rng: RandomSource) -> np.ndarray:
@@ -251,10 +262,9 @@ def encode_client(update: np.ndarray, plan: DistributedPlan, *, rotation_seed: b
 
 def client_noise(plan: DistributedPlan, *, rng: RandomSource | None = None) -> np.ndarray:
     """One client's integer noise share (length ``plan.length``)."""
-    var = samplers._sigma2_rational(plan.client_variance)
     if plan.mechanism == "gaussian":
-        return samplers.discrete_gaussian(var, plan.length, rng=rng)
-    return samplers.skellam(var / 2, plan.length, rng=rng)
+        return samplers.discrete_gaussian(_noise_parameter(plan), plan.length, rng=rng)
+    return samplers.skellam(_noise_parameter(plan), plan.length, rng=rng)
 
 
 def to_signed(aggregate: np.ndarray, bits: int) -> np.ndarray:
