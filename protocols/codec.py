@@ -1,6 +1,8 @@
 """The one wire format: ``magic ‖ version ‖ type ‖ len(session) ‖ session ‖ fields``.
 
-Integers are big-endian; every byte string and list carries an explicit length (u32). Masked
+Integers are big-endian; every byte string and list carries an explicit length (u32). A list
+of (id, blob) pairs is ``count ‖ ids ‖ blob size ‖ blobs`` with every blob of the field's fixed
+size, so the n² share bundles of a round are parsed with array operations, not byte by byte. Masked
 vectors travel packed at b bits per value. ``decode`` checks, in this order, magic, version and
 type (``MalformedMessage``), the session (``WrongSession``), that the type is one the caller
 expects now (``OutOfOrder``), then every length, id and range against the round's config
@@ -83,11 +85,13 @@ class _Writer:
         self.u32(len(ids))
         self.parts.append(np.asarray(ids, dtype=">u4").tobytes())
 
-    def pairs(self, pairs: IdBytes) -> None:
-        self.u32(len(pairs))
-        for cid, data in pairs:
-            self.u32(cid)
-            self.blob(data)
+    def pairs(self, pairs: IdBytes, size: int) -> None:
+        """count, ids (u32 each), blob size, then the blobs back to back (all of ``size``)."""
+        self.ids(tuple(cid for cid, _ in pairs))
+        if any(len(blob) != size for _, blob in pairs):
+            raise MalformedMessage(f"every blob of this field must be {size} bytes")
+        self.u32(size)
+        self.parts.extend(blob for _, blob in pairs)
 
 
 class _Reader:
@@ -130,14 +134,19 @@ class _Reader:
 
     def ids(self) -> tuple[int, ...]:
         n = self.count(self.config.num_clients)
-        out = tuple(int(x) for x in np.frombuffer(self.take(4 * n), dtype=">u4"))
-        if any(x not in self.known for x in out):
+        arr = np.frombuffer(self.take(4 * n), dtype=">u4").astype(np.int64)
+        known = _known_array(self.config)
+        pos = np.searchsorted(known, arr)
+        if n and (pos.max() >= known.size or not np.array_equal(known[pos], arr)):
             raise MalformedMessage("unknown client id in list")
-        return out
+        return tuple(arr.tolist())
 
     def pairs(self, size: int) -> IdBytes:
-        n = self.count(self.config.num_clients)
-        return tuple((self.cid(), self.blob((size,))) for _ in range(n))
+        ids = self.ids()
+        if self.u32() != size:
+            raise MalformedMessage(f"blobs of this field must be {size} bytes")
+        blob = self.take(len(ids) * size)
+        return tuple(zip(ids, [blob[i : i + size] for i in range(0, len(blob), size)], strict=True))
 
     def end(self) -> None:
         if self.pos != len(self.data):
@@ -145,6 +154,16 @@ class _Reader:
 
 
 _KNOWN_CACHE: dict[tuple[int, ...], frozenset[int]] = {}
+_KNOWN_ARRAYS: dict[tuple[int, ...], np.ndarray] = {}
+
+
+def _known_array(config: SecAggConfig) -> np.ndarray:
+    got = _KNOWN_ARRAYS.get(config.client_ids)
+    if got is None:
+        if len(_KNOWN_ARRAYS) > 16:
+            _KNOWN_ARRAYS.clear()
+        got = _KNOWN_ARRAYS[config.client_ids] = np.array(config.client_ids, dtype=np.int64)
+    return got
 
 
 def _known_ids(config: SecAggConfig) -> frozenset[int]:
@@ -189,12 +208,12 @@ def _enc_key_list(w: _Writer, m: KeyList, config: SecAggConfig) -> None:
 
 def _enc_share_keys(w: _Writer, m: ShareKeys, config: SecAggConfig) -> None:
     w.u32(m.sender)
-    w.pairs(m.bundles)
+    w.pairs(m.bundles, bundle_size(config))
 
 
 def _enc_bundles(w: _Writer, m: Bundles, config: SecAggConfig) -> None:
     w.u32(m.recipient)
-    w.pairs(m.bundles)
+    w.pairs(m.bundles, bundle_size(config))
 
 
 def _enc_masked(w: _Writer, m: MaskedInput, config: SecAggConfig) -> None:
@@ -219,13 +238,13 @@ def _enc_consistency(w: _Writer, m: ConsistencySignature, config: SecAggConfig) 
 def _enc_signatures(w: _Writer, m: Signatures, config: SecAggConfig) -> None:
     w.ids(m.alive)
     w.ids(m.dead)
-    w.pairs(m.signatures)
+    w.pairs(m.signatures, SIGNATURE_BYTES)
 
 
 def _enc_unmask(w: _Writer, m: UnmaskShares, config: SecAggConfig) -> None:
     w.u32(m.sender)
-    w.pairs(m.mask_shares)
-    w.pairs(m.key_shares)
+    w.pairs(m.mask_shares, share_blob_size())
+    w.pairs(m.key_shares, share_blob_size())
 
 
 _ENCODERS: dict[type, Callable[..., None]] = {

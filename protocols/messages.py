@@ -9,6 +9,7 @@ round (exact sizes, known ids) is checked by :mod:`protocols.codec` against the 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,21 +45,27 @@ def check_increasing(ids: Sequence[int], what: str) -> None:
     """Ids strictly increasing: sorted and without duplicates."""
     if not isinstance(ids, tuple):
         raise MalformedMessage(f"{what} must be a tuple")
-    for cid in ids:
-        check_id(cid, what)
-    if any(a >= b for a, b in zip(ids, ids[1:], strict=False)):
+    if not all(type(cid) is int for cid in ids):
+        for cid in ids:
+            check_id(cid, what)
+    if not all(map(operator.lt, ids, ids[1:])):
         raise MalformedMessage(f"{what} must be strictly increasing (sorted, no duplicates)")
+    if ids:
+        check_id(ids[0], what)
+        check_id(ids[-1], what)
 
 
 def check_pairs(pairs: object, what: str, size: int | None = None) -> None:
     """A tuple of (id, bytes) pairs with strictly increasing ids."""
     if not isinstance(pairs, tuple) or not all(
-        isinstance(p, tuple) and len(p) == 2 for p in pairs
+        type(p) is tuple and len(p) == 2 for p in pairs
     ):
         raise MalformedMessage(f"{what} must be a tuple of (id, bytes) pairs")
     check_increasing(tuple(p[0] for p in pairs), f"{what} ids")
-    for _, blob in pairs:
-        check_bytes(blob, what, size)
+    if not all(type(p[1]) is bytes for p in pairs):
+        raise MalformedMessage(f"{what} must be bytes")
+    if size is not None and not all(len(p[1]) == size for p in pairs):
+        raise MalformedMessage(f"{what} must be {size} bytes each")
 
 
 def _check_signature(sig: object, optional: bool) -> None:
