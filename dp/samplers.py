@@ -3,8 +3,11 @@
 All parameters are rationals (``fractions.Fraction``; a float is converted with
 ``Fraction(x).limit_denominator(max_den)``, see :func:`as_rational`) so that every accept/reject
 decision is an integer comparison on CSPRNG bits (Canonne, Kamath, Steinke 2020). Outputs are
-exact for the stated rational parameter; the only deviations are restarts on events of
-probability below ``exp(-1000)`` (a geometric counter reaching its cap), documented per sampler.
+exact for the stated rational parameter. The only deviations: a geometric counter that reaches
+2^20 restarts its draw (probability exp(-2^20)), and Bernoulli(exp(-x)) with x >= 2^64 returns 0
+after the first failed exp(-1) trial (the other outcome needs 2^64 successes in a row).
+Poisson/Skellam take float shortcuts only where a rigorous error bound certifies the integer
+outcome and otherwise replay the draw in big-int arithmetic, so they are exact too.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def discrete_gaussian(sigma2: Rational, size: int, *, rng: RandomSource | None =
     """``size`` int64 draws from N_Z(0, sigma2), P(z) proportional to exp(-z^2/(2 sigma2)), exactly.
 
     CKS 2020 Algorithm 3 (rejection from a discrete Laplace of scale floor(sigma)+1). ``sigma2`` is a
-    Fraction n/d with 2 n d (floor(sigma)+1)^2 < 2^62 (sigma up to ~4.6e4 with integer sigma^2); a
+    Fraction n/d with 2 n d (floor(sigma)+1)^2 < 2^62 (sigma up to ~3.9e4 with integer sigma^2); a
     float is rounded to the nearest fraction with denominator <= 2^30 // sigma2.
     """
     n, d, t = gaussian_params(_sigma2_rational(sigma2))
