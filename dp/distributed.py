@@ -9,6 +9,9 @@ aggregation, which embeds it in Z_{2^b} as two's complement (``secagg.encoding.e
 the server's sum mod 2^b is decoded here with the same convention (values >= 2^(b-1) are
 negative), divided by gamma and un-rotated.
 
+The rotation seed must be fresh for each round and independent of the data (the FL layer
+derives it from the round's session); the wrap-around bound below holds over its randomness.
+
 Wrap-around: ``bits`` is chosen so that, by a union bound over the coordinates, the probability
 that some coordinate of the true integer sum leaves [-2^(b-1), 2^(b-1)) is <= ``wrap_probability``
 (half for the signal, half for the noise; see :func:`_sum_bound`).
@@ -224,10 +227,15 @@ def _check_feasible(plan: DistributedPlan, bits: int | None) -> None:
 
 
 def _noise_parameter(plan: DistributedPlan) -> Fraction:
-    """sigma^2 (Gaussian) or mu = sigma^2/2 (Skellam) as the rational the sampler uses."""
+    """sigma^2 (Gaussian) or mu = sigma^2/2 (Skellam) as the rational the sampler uses, rounded
+    up so that the sampled noise is never below what the accounting assumed."""
     if plan.mechanism == "gaussian":
-        return samplers._sigma2_rational(plan.client_variance)
-    return samplers.as_rational(plan.client_variance / 2, max_den=1 << 16, name="mu")
+        target = plan.client_variance
+        f = samplers._sigma2_rational(target)
+    else:
+        target = plan.client_variance / 2
+        f = samplers.as_rational(target, max_den=1 << 16, name="mu")
+    return f if f >= Fraction(target) else f + Fraction(1, f.denominator)
 
 
 def _conditional_round(y: np.ndarray, bound: float, rng: RandomSource) -> np.ndarray:
@@ -283,7 +291,12 @@ def to_signed(aggregate: np.ndarray, bits: int) -> np.ndarray:
 
 def decode_sum(aggregate: np.ndarray, plan: DistributedPlan, *,
                rotation_seed: bytes | None = None) -> np.ndarray:
-    """Float sum of the clients' (clipped, noised) updates from the aggregate mod 2^bits."""
+    """Float sum of the clients' (clipped, noised) updates from the aggregate mod 2^bits.
+
+    Any modulus 2^B with B >= plan.bits may have been used by the aggregation (for instance
+    ``secagg.encoding.embed_signed(v, B)``, B >= 8): 2^bits divides 2^B, so reducing here is
+    consistent.
+    """
     s = to_signed(aggregate, plan.bits)
     if s.shape != (plan.length,):
         raise DPError(f"aggregate must have shape ({plan.length},), got {s.shape}")

@@ -142,3 +142,22 @@ def test_encode_checks_shape_and_seed():
         D.encode_client(np.ones(11), plan, rotation_seed=SEED)
     with pytest.raises(DPError):
         D.encode_client(np.ones(10), plan)
+
+
+@pytest.mark.parametrize("mechanism", D.MECHANISMS)
+def test_sampled_noise_parameter_never_below_the_plan(mechanism):
+    for nm in [0.37, 1.0, 2.9]:
+        plan = D.plan_distributed(dimension=100, l2_clip=1.3, noise_multiplier=nm, n_clients=7,
+                                  n_min=3, mechanism=mechanism)
+        f = D._noise_parameter(plan)
+        target = plan.client_variance if mechanism == "gaussian" else plan.client_variance / 2
+        assert target <= f <= target * (1 + 1e-4)
+
+
+def test_larger_modulus_decodes_the_same():
+    plan = D.plan_distributed(dimension=50, l2_clip=1.0, noise_multiplier=1.0, n_clients=4,
+                              n_min=2, rotate=False)
+    v = D.encode_client(np.ones(50) / 10, plan, rng=AesCtrSource(b"m" * 32))
+    small = D.decode_sum(v % (1 << plan.bits), plan)
+    big = D.decode_sum(v % (1 << (plan.bits + 9)), plan)
+    assert np.array_equal(small, big)
