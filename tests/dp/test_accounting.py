@@ -120,3 +120,31 @@ def test_bad_inputs_leave_the_ledger_unchanged():
     assert np.array_equal(ledger.rdp, before) and ledger.rounds == 1
     with pytest.raises(DPError):
         ledger.epsilon(0.0)
+
+
+def test_works_without_dp_accounting_except_its_wrappers():
+    """dp imports and our own RDP/ledger work without the extra; wrappers say how to install it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['dp_accounting'] = None\n"
+        "import dp\n"
+        "led = dp.PrivacyLedger()\n"
+        "led.record(dp.SkellamEvent(l2_sensitivity=10.0, mu=1e4))\n"
+        "assert 0 < led.epsilon(1e-5) < 100\n"
+        "try:\n"
+        "    dp.gaussian_epsilon(1.0, 1e-5)\n"
+        "except ImportError as e:\n"
+        "    assert 'secagg[dp]' in str(e)\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_laplace_event_in_ledger():
+    ledger = A.PrivacyLedger()
+    ledger.record(A.LaplaceEvent(noise_multiplier=1.0), steps=2)
+    # pure 1-DP twice is 2-DP; RDP conversion at finite orders costs a little on top
+    assert 1.5 < ledger.epsilon(1e-6) < 2.01
