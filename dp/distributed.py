@@ -127,7 +127,7 @@ def _bits_for(bound: float) -> int:
 
 
 def _make(scale: float, *, mechanism, dimension, l2_clip, noise_multiplier, n_clients, n_min,
-          rotate, beta, wrap_probability) -> DistributedPlan:
+          rotate, beta, wrap_probability, min_bits) -> DistributedPlan:
     length = rotation.padded_dimension(dimension) if rotate else dimension
     clip_scaled = l2_clip * scale
     variance = (noise_multiplier * clip_scaled) ** 2 / n_min
@@ -139,7 +139,7 @@ def _make(scale: float, *, mechanism, dimension, l2_clip, noise_multiplier, n_cl
         mechanism=mechanism, dimension=dimension, padded_dimension=rotation.padded_dimension(dimension),
         rotate=rotate, l2_clip=l2_clip, noise_multiplier=noise_multiplier, n_clients=n_clients,
         n_min=n_min, scale=scale, beta=beta, l2_bound=l2_bound, client_variance=variance,
-        bits=_bits_for(bound), wrap_probability=wrap_probability)
+        bits=max(min_bits, _bits_for(bound)), wrap_probability=wrap_probability)
 
 
 def _check_plan_args(mechanism, dimension, l2_clip, noise_multiplier, n_clients, n_min, beta,
@@ -160,19 +160,23 @@ def _check_plan_args(mechanism, dimension, l2_clip, noise_multiplier, n_clients,
 def plan_distributed(*, dimension: int, l2_clip: float, noise_multiplier: float, n_clients: int,
                      n_min: int, mechanism: str = "gaussian", bits: int | None = None,
                      scale: float | None = None, rotate: bool = True, beta: float = math.exp(-0.5),
-                     wrap_probability: float = 1e-9, rounding_slack: float = 0.01) -> DistributedPlan:
+                     wrap_probability: float = 1e-9, rounding_slack: float = 0.01,
+                     min_bits: int = 8) -> DistributedPlan:
     """Choose scale gamma, inflated norm bound, per-client noise and modulus bits.
 
     Target: the noise summed over any n_min survivors has std ``noise_multiplier * l2_clip``.
     ``scale`` given: use it. ``bits`` given: the largest gamma whose plan fits in ``bits``.
     Neither: the smallest gamma with l2_bound <= (1 + rounding_slack) gamma c (rounding costs at
-    most that much extra sensitivity) and per-client sigma >= 1; bits follow.
+    most that much extra sensitivity) and per-client sigma >= 1; bits follow, at least
+    ``min_bits`` (secagg's moduli start at 2^8; a larger modulus is always safe).
     """
     _check_plan_args(mechanism, dimension, l2_clip, noise_multiplier, n_clients, n_min, beta,
                      wrap_probability)
     kw = dict(mechanism=mechanism, dimension=dimension, l2_clip=l2_clip,
               noise_multiplier=noise_multiplier, n_clients=n_clients, n_min=n_min, rotate=rotate,
-              beta=beta, wrap_probability=wrap_probability)
+              beta=beta, wrap_probability=wrap_probability, min_bits=min_bits)
+    if not isinstance(min_bits, int) or not 2 <= min_bits <= 62:
+        raise DPError(f"min_bits must be an int in [2, 62], got {min_bits!r}")
     if scale is not None:
         plan = _make(float(scale), **kw)
     elif bits is not None:
