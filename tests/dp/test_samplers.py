@@ -101,14 +101,15 @@ def test_discrete_laplace_pmf(seeded, scale):
     assert chi_square_pvalue(x, lambda z: R.discrete_laplace_pmf(float(scale), z)) > ALPHA
 
 
-@pytest.mark.parametrize("lam", [Fraction(3, 10), Fraction(1), Fraction(15, 2), Fraction(40)])
+@pytest.mark.parametrize("lam", [Fraction(3, 10), Fraction(1), Fraction(15, 2), Fraction(40),
+                                 Fraction(20001, 7)])
 def test_poisson_pmf(seeded, lam):
     x = samplers.poisson(lam, 100_000, rng=seeded(f"poi{lam}"))
     pmf = lambda z: np.where(z >= 0, R.poisson_pmf(float(lam), np.maximum(z, 0)), 0.0)  # noqa: E731
     assert chi_square_pvalue(x, pmf) > ALPHA
 
 
-@pytest.mark.parametrize("mu", [Fraction(1, 2), Fraction(3)])
+@pytest.mark.parametrize("mu", [Fraction(1, 2), Fraction(3), Fraction(2000)])
 def test_skellam_pmf(seeded, mu):
     x = samplers.skellam(mu, 100_000, rng=seeded(f"sk{mu}"))
     assert chi_square_pvalue(x, lambda z: R.skellam_pmf(float(mu), z)) > ALPHA
