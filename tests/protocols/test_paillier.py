@@ -255,6 +255,10 @@ def test_foreign_key_is_refused_by_name() -> None:
         r.server.receive(3, msg)
     with pytest.raises(MalformedMessage):
         PaillierServer(r.config, r.dec.public_key[:-1])
+    key = r.dec.public_key
+    for bad_n in (r.dec._keys.n - 1, r.dec._keys.n * 3 % 2**255, r.dec._keys.n >> 1):
+        with pytest.raises(MalformedMessage):  # even, small factor, or too short
+            PaillierClient(r.config, 1, key[: -r.config.key_bytes] + bad_n.to_bytes(32, "big"))
     r.finish()
 
 
