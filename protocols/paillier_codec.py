@@ -18,7 +18,7 @@ from secagg import labels
 from secagg.errors import MalformedMessage, ProtocolViolation, WrongSession
 
 from .paillier_config import PaillierConfig
-from .paillier_keys import KEY_ID_BYTES
+from .paillier_keys import KEY_ID_BYTES, SMALL_PRIMES_PRODUCT
 
 MAGIC = b"SAPL"
 PUBLIC_KEY, ENCRYPTED_INPUT, ENCRYPTED_SUM = 0x41, 0x42, 0x43
@@ -142,7 +142,7 @@ def decode_public_key(data: bytes, config: PaillierConfig) -> PublicKeyMessage:
     r.expect(config.key_bytes, "modulus length")
     n = int.from_bytes(r.take(config.key_bytes), "big")
     r.end()
-    if n.bit_length() != config.key_bits or math.gcd(n, _SMALL_PRODUCT) != 1:
+    if n.bit_length() != config.key_bits or math.gcd(n, SMALL_PRIMES_PRODUCT) != 1:
         raise MalformedMessage(f"not a {config.key_bits}-bit Paillier modulus")
     return PublicKeyMessage(n)
 
@@ -182,5 +182,3 @@ def check_units(ciphertexts: tuple[int, ...], n: int) -> None:
     if any(math.gcd(c, n) != 1 for c in ciphertexts):
         raise ProtocolViolation("ciphertext is not a unit mod n^2")
 
-
-_SMALL_PRODUCT = math.prod(p for p in range(3, 1000, 2) if all(p % d for d in range(3, p, 2)))

@@ -19,12 +19,13 @@ from secagg.csprng import RandomSource
 
 KEY_ID_BYTES = 16
 _SMALL_PRIMES = [p for p in range(3, 4096, 2) if all(p % d for d in range(3, math.isqrt(p) + 1, 2))]
-_SMALL_PRODUCT = math.prod(_SMALL_PRIMES)
+SMALL_PRIMES_PRODUCT = math.prod(_SMALL_PRIMES)
+"""Product of the odd primes below 4096: one gcd sieves a candidate (or screens a modulus)."""
 
 
 def _miller_rabin_rounds(bits: int) -> int:
-    # FIPS 186-5 B.3 for random candidates: >= 1024-bit primes need 4-5 rounds for 2^-100;
-    # smaller (test-only) primes get many more, which is still cheap.
+    # Random candidates: FIPS 186-4 Table C.2 asks 4-5 rounds at 1024-1536 bits; we take 8.
+    # Smaller (test-only) primes get 40, which is still cheap.
     return 8 if bits >= 1024 else 40
 
 
@@ -57,7 +58,7 @@ def random_prime(bits: int, rng: RandomSource) -> int:
     rounds = _miller_rabin_rounds(bits)
     while True:
         cand = (int.from_bytes(rng.token_bytes(nbytes), "big") >> (nbytes * 8 - bits)) | top
-        if math.gcd(cand, _SMALL_PRODUCT) == 1 and _is_probable_prime(cand, rounds, rng):
+        if math.gcd(cand, SMALL_PRIMES_PRODUCT) == 1 and _is_probable_prime(cand, rounds, rng):
             return cand
 
 
