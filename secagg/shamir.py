@@ -1,0 +1,149 @@
+"""t-of-n Shamir secret sharing of many 32-byte secrets at once over GF(2^31 − 1).
+
+Safe layer: :func:`split_secrets` gives every party one fixed-size blob holding its share of
+every secret; :func:`reconstruct_secrets` and the batched :func:`reconstruct_many` interpolate at
+0 from any ``threshold`` shares. Fewer than ``threshold`` shares reveal nothing and cannot
+reconstruct. The field and the limb split are explained in :mod:`secagg.field`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import field
+from .csprng import RandomSource, resolve
+from .errors import ShamirError
+
+PRIME = field.PRIME
+LIMB_BITS = 30
+_LIMB_MASK = (1 << LIMB_BITS) - 1
+_WIRE = np.dtype("<u4")
+
+
+def limbs_per_secret(secret_len: int = 32) -> int:
+    """Field elements that carry one secret of ``secret_len`` bytes."""
+    return -(-secret_len * 8 // LIMB_BITS)
+
+
+def share_size(num_secrets: int, secret_len: int = 32) -> int:
+    """Bytes of one party's share blob for ``num_secrets`` secrets."""
+    return num_secrets * limbs_per_secret(secret_len) * _WIRE.itemsize
+
+
+def split_secrets(
+    secrets: Sequence[bytes], threshold: int, xs: Sequence[int], rng: RandomSource | None = None
+) -> dict[int, bytes]:
+    """Share every secret t-of-len(xs); return each party's blob keyed by its x-coordinate."""
+    points = _check_points(xs)
+    secret_len = _check_secrets(secrets)
+    if not 1 <= threshold <= len(points):
+        raise ShamirError(f"threshold must be in [1, {len(points)}], got {threshold}")
+    limbs = np.concatenate([_to_limbs(s) for s in secrets])
+    coeffs = np.empty((limbs.size, threshold), dtype=np.uint64)
+    coeffs[:, 0] = limbs
+    coeffs[:, 1:] = _uniform_field(resolve(rng), (limbs.size, threshold - 1))
+    out = np.empty((points.size, limbs.size), dtype=np.uint64)
+    field.eval_polys(coeffs, points, out)
+    wire = out.astype(_WIRE)
+    assert share_size(len(secrets), secret_len) == wire.shape[1] * _WIRE.itemsize
+    return {int(x): wire[i].tobytes() for i, x in enumerate(points)}
+
+
+def reconstruct_secrets(
+    shares: Sequence[tuple[int, bytes]], threshold: int, num_secrets: int, secret_len: int = 32
+) -> list[bytes]:
+    """Interpolate every secret from the first ``threshold`` of ``shares`` (all are validated)."""
+    return reconstruct_many([shares], threshold, num_secrets, secret_len)[0]
+
+
+def reconstruct_many(
+    jobs: Sequence[Sequence[tuple[int, bytes]]],
+    threshold: int,
+    num_secrets: int,
+    secret_len: int = 32,
+) -> list[list[bytes]]:
+    """Reconstruct many independent sharings; Lagrange weights are computed once per x-set."""
+    if threshold < 1:
+        raise ShamirError(f"threshold must be at least 1, got {threshold}")
+    size = share_size(num_secrets, secret_len)
+    parsed = [_parse_job(job, threshold, size) for job in jobs]
+    results: list[list[bytes]] = [[] for _ in jobs]
+    groups: dict[bytes, list[int]] = {}
+    for idx, (xs, _) in enumerate(parsed):
+        groups.setdefault(xs.tobytes(), []).append(idx)
+    for members in groups.values():
+        xs = parsed[members[0]][0]
+        weights = np.empty(threshold, dtype=np.uint64)
+        field.lagrange_at_zero(xs, weights)
+        ys = np.stack([parsed[i][1] for i in members])
+        out = np.empty((len(members), ys.shape[2]), dtype=np.uint64)
+        field.combine(weights, ys, out)
+        for row, idx in zip(out, members, strict=True):
+            results[idx] = _from_limbs(row, num_secrets, secret_len)
+    return results
+
+
+def _parse_job(job: Sequence[tuple[int, bytes]], threshold: int, size: int):
+    job = list(job)
+    if len(job) < threshold:
+        raise ShamirError(f"need at least {threshold} shares to reconstruct, got {len(job)}")
+    _check_points([x for x, _ in job])
+    for _, blob in job:
+        if len(blob) != size:
+            raise ShamirError(f"share blob must be {size} bytes, got {len(blob)}")
+    used = job[:threshold]
+    ys = np.frombuffer(b"".join(b for _, b in used), dtype=_WIRE).reshape(threshold, -1)
+    if (ys >= PRIME).any():
+        raise ShamirError("share value outside the field")
+    return np.array([x for x, _ in used], dtype=np.uint64), ys.astype(np.uint64)
+
+
+def _check_points(xs: Sequence[int]) -> np.ndarray:
+    pts = [int(x) for x in xs]
+    if any(not 1 <= x < PRIME for x in pts):
+        raise ShamirError(f"x-coordinates must lie in [1, {PRIME})")
+    if len(set(pts)) != len(pts):
+        raise ShamirError("duplicate x-coordinate")
+    return np.array(pts, dtype=np.uint64)
+
+
+def _check_secrets(secrets: Sequence[bytes]) -> int:
+    if not secrets:
+        raise ShamirError("nothing to share")
+    lengths = {len(s) for s in secrets}
+    if len(lengths) != 1 or 0 in lengths:
+        raise ShamirError("all secrets must be non-empty and of one length")
+    return lengths.pop()
+
+
+def _to_limbs(secret: bytes) -> np.ndarray:
+    value = int.from_bytes(secret, "big")
+    n = limbs_per_secret(len(secret))
+    return np.array([(value >> (LIMB_BITS * i)) & _LIMB_MASK for i in range(n)], dtype=np.uint64)
+
+
+def _from_limbs(row: np.ndarray, num_secrets: int, secret_len: int) -> list[bytes]:
+    n = limbs_per_secret(secret_len)
+    top_bits = secret_len * 8 - LIMB_BITS * (n - 1)
+    out = []
+    for s in range(num_secrets):
+        limbs = [int(v) for v in row[s * n : (s + 1) * n]]
+        if any(v > _LIMB_MASK for v in limbs[:-1]) or limbs[-1] >> top_bits:
+            raise ShamirError("shares are inconsistent: a reconstructed limb is out of range")
+        value = sum(v << (LIMB_BITS * i) for i, v in enumerate(limbs))
+        out.append(value.to_bytes(secret_len, "big"))
+    return out
+
+
+def _uniform_field(rng: RandomSource, shape: tuple[int, int]) -> np.ndarray:
+    """Uniform elements of GF(p): 31 random bits, resampling the single value p (prob. 2^-31)."""
+    draws = np.empty(shape, dtype=np.uint32)
+    rng.fill(draws)
+    draws &= np.uint32(PRIME)
+    while (bad := draws == PRIME).any():
+        fresh = np.empty(int(bad.sum()), dtype=np.uint32)
+        rng.fill(fresh)
+        draws[bad] = fresh & np.uint32(PRIME)
+    return draws.astype(np.uint64)
