@@ -10,8 +10,8 @@ messages (validation + multiplication mod n^2), and the decryption of the sum. C
 - Unpacked (one ciphertext per value, the same offset-binary value, same validation): measured
   on the first ``subset`` values and extrapolated linearly to m (every value costs the same
   exponentiation or multiplication), so the figures are marked "extrapolated".
-- SecAgg+: ``protocols.simulate_round`` with the finder's (k, t), same n, m and 32-bit values,
-  no dropouts; skipped (with the reason) when it cannot be imported.
+- SecAgg+ (the finder's (k, t)) and SecAgg (complete graph): ``protocols.simulate_round``, same
+  n, m and 32-bit values, no dropouts, wall seconds; skipped (with the reason) if not importable.
 
 Paillier figures are CPU seconds of this process (``time.process_time``): the work is one thread
 of big-integer arithmetic, and CPU time keeps other engineers' jobs on the shared 2-core machine
@@ -102,19 +102,21 @@ def unpacked(config: PaillierConfig, keypair: PaillierKeyPair, x: np.ndarray,
             "upload_bytes": config.vector_length * 2 * config.key_bytes}
 
 
-def secagg_plus(n: int, m: int) -> dict[str, Any]:
-    """SecAgg+ on the same workload through ``simulate_round``, or the reason it was skipped."""
+def secagg(n: int, m: int, plus: bool = True) -> dict[str, Any]:
+    """SecAgg+ (or SecAgg) on the same workload through ``simulate_round``, or why it was skipped."""
     try:
         from protocols import SecAggConfig, simulate_round
     except ImportError as exc:  # the SecAgg stack may be mid-integration
         return {"skipped": f"{type(exc).__name__}: {exc}"}
-    config = SecAggConfig.for_secagg_plus(tuple(range(1, n + 1)), m, modulus_bits=32)
+    ids = tuple(range(1, n + 1))
+    config = (SecAggConfig.for_secagg_plus(ids, m, modulus_bits=32) if plus
+              else SecAggConfig(client_ids=ids, vector_length=m, modulus_bits=32))
     inputs = {u: _values(m, b"sa%d" % u).astype(np.uint32) for u in config.client_ids}
     t0 = time.perf_counter()
     res = simulate_round(config, inputs)
     wall = time.perf_counter() - t0
     want = np.sum(np.stack(list(inputs.values())), axis=0, dtype=np.uint64).astype(np.uint32)
-    assert np.array_equal(res.sum.astype(np.uint32), want), "SecAgg+ sum is wrong"
+    assert np.array_equal(res.sum.astype(np.uint32), want), "SecAgg sum is wrong"
     s = res.stats
     return {"k": config.degree, "t": config.threshold, "wall_s": wall, "server_s": s["server_s"],
             "client_mean_s": s["client_mean_s"], "upload_bytes": s["bytes_up_per_client"]}
@@ -128,6 +130,8 @@ def compare(clients=(10, 50, 100), m: int = 10_000, key_bits: int = 3072, subset
              f"(gmpy2: {phe_util.HAVE_GMP})")
     x = _values(m)
     PaillierConfig(client_ids=(1,), vector_length=1).layout.pack(x[:1])  # numba JIT, untimed
+    if with_secagg:
+        secagg(5, 64)  # numba JIT of the SecAgg kernels, untimed
     rows = []
     for n in clients:
         config = PaillierConfig(client_ids=tuple(range(1, n + 1)), vector_length=m,
@@ -140,7 +144,8 @@ def compare(clients=(10, 50, 100), m: int = 10_000, key_bits: int = 3072, subset
         row["speedup"] = {k: row["unpacked"][k] / row["packed"][k]
                           for k in ("encrypt_s", "server_add_s", "decrypt_s")}
         if with_secagg:
-            row["secagg_plus"] = secagg_plus(n, m)
+            row["secagg_plus"] = secagg(n, m, plus=True)
+            row["secagg"] = secagg(n, m, plus=False)
         progress(_format(row))
         rows.append(row)
     return rows
@@ -158,13 +163,15 @@ def _format(row: dict[str, Any]) -> str:
         f"  speedup  : encrypt {s['encrypt_s']:.0f}x  server add {s['server_add_s']:.0f}x  "
         f"decrypt {s['decrypt_s']:.0f}x",
     ]
-    sa = row.get("secagg_plus")
-    if sa is not None:
+    for key, name in (("secagg_plus", "SecAgg+"), ("secagg", "SecAgg")):
+        sa = row.get(key)
+        if sa is None:
+            continue
         if "skipped" in sa:
-            lines.append(f"  SecAgg+  : skipped ({sa['skipped']})")
+            lines.append(f"  {name:<9}: skipped ({sa['skipped']})")
         else:
             lines.append(
-                f"  SecAgg+  : k={sa['k']} t={sa['t']} whole round {sa['wall_s']:.2f} s  server "
+                f"  {name:<9}: k={sa['k']} t={sa['t']} whole round {sa['wall_s']:.2f} s  server "
                 f"{sa['server_s']:.3f} s  client {sa['client_mean_s']:.4f} s  "
                 f"{sa['upload_bytes'] / 1e3:.0f} kB up"
             )
