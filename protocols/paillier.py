@@ -37,6 +37,11 @@ and orders of magnitude more CPU. It is meant for comparison and for small cross
 
 Packing (see :mod:`protocols.paillier_packing`): offset-binary slots of v + ceil(log2 n) bits,
 floor((key_bits-1)/w) per plaintext: 78 slots of 32-bit values per 3072-bit key at n = 100.
+
+Floats: encode with :class:`secagg.encoding.FixedPointEncoder` (bits b), turn the residues into
+signed integers with ``unembed_signed(y, b)``, aggregate with ``value_bits=b``; the sum comes back
+exact over the integers, so ``decode_sum(embed_signed(total, b), count)`` recovers the float sum
+(the encoder's headroom check guarantees the sum fits b bits).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from protocols.paillier import (
     aggregate_paillier,
 )
 from secagg.csprng import AesCtrRandom
+from secagg.encoding import FixedPointEncoder, embed_signed, unembed_signed
 from secagg.errors import (
     AbortError,
     EncodingError,
@@ -312,3 +313,14 @@ def test_dropouts_are_free() -> None:
     assert np.array_equal(res.sum, vectors[2] + vectors[5]) and res.included == {2, 5}
     assert res.stats["ciphertexts_per_client"] == config.num_ciphertexts
     assert res.stats["bytes_up_per_client"] > 30 * 4
+
+
+def test_float_path_through_the_fixed_point_encoder() -> None:
+    enc = FixedPointEncoder.fit(32, clip=1.0, max_summands=5)
+    config = _config(5, 40, 512, value_bits=32)
+    gen = np.random.default_rng(9)
+    floats = {c: gen.uniform(-1, 1, 40) for c in config.client_ids}
+    vectors = {c: unembed_signed(enc.encode(x, _rng(bytes([c]))), 32) for c, x in floats.items()}
+    res = aggregate_paillier(vectors, config, keypair=_keypair(512))
+    total = enc.decode_sum(embed_signed(res.sum, 32), len(res.included))
+    assert np.allclose(total, sum(floats.values()), atol=5 / enc.scale)
