@@ -192,7 +192,7 @@ def test_dropout_during_key_sharing_completes():
 
 def test_timeout_and_error_dropouts_after_masking_keys():
     """One node silent at masked_input (timeout), one failing training: both are dropouts."""
-    workflow = SecAggWorkflow(reconstruction_threshold=4, max_weight=100.0, timeout=0.5)
+    workflow = SecAggWorkflow(reconstruction_threshold=3, max_weight=100.0, timeout=0.5)
     strategy, _ = run_local(workflow, 7, drop={(1, 1)},
                             silent=at(5, "masked_input"))
     assert_close(strategy.rounds[1], fedavg([0, 2, 3, 4, 6], 1), workflow, 7, [0, 2, 3, 4, 6])
