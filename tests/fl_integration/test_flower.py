@@ -33,7 +33,7 @@ from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
 
 from fl_integration.flower import SecAggWorkflow, secagg_mod  # noqa: E402
 from fl_integration.flower.local import LocalGrid  # noqa: E402
-from fl_integration.flower.records import RECORD_KEY, STAGE  # noqa: E402
+from fl_integration.flower.records import RECORD_KEY, STAGE, STATE_KEY  # noqa: E402
 from secagg.errors import AbortError, EncodingError, ProtocolViolation  # noqa: E402
 
 SHAPES = [(3, 4), (5,)]
@@ -218,6 +218,20 @@ def test_too_many_dropouts_abort_with_the_stage_named():
     workflow = SecAggWorkflow(num_shares=5, reconstruction_threshold=4, timeout=0.3)
     with pytest.raises(AbortError, match="share_keys|masked_input"):
         run_local(workflow, 5, silent=lambda p, m: p < 2 and at(p, "share_keys")(p, m))
+
+
+def test_on_abort_skip_keeps_the_model_and_training_goes_on():
+    workflow = SecAggWorkflow(num_shares=5, reconstruction_threshold=4, timeout=0.3,
+                              on_abort="skip")
+    strategy, _ = run_local(workflow, 5, silent=lambda p, m: p < 2 and at(p, "share_keys")(p, m))
+    assert not strategy.rounds  # no aggregate: the round was dropped, not faked
+
+
+def test_nodes_forget_the_round_seed_when_the_round_ends():
+    workflow = SecAggWorkflow(num_shares=3, reconstruction_threshold=2)
+    _, grid = run_local(workflow, 4)
+    for context in grid.contexts.values():
+        assert STATE_KEY not in context.state.config_records
 
 
 def test_mod_refuses_a_plaintext_training_request():
