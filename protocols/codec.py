@@ -30,6 +30,7 @@ from .messages import (
     KeyEntry,
     KeyList,
     MaskedInput,
+    PackedShareKeys,
     ShareKeys,
     Signatures,
     Survivors,
@@ -190,6 +191,34 @@ def encode(message: object, config: SecAggConfig) -> bytes:
     return b"".join(w.parts)
 
 
+def encode_bundles_raw(
+    recipient: int, senders: np.ndarray, blobs: bytes, config: SecAggConfig
+) -> bytes:
+    """The wire bytes of ``Bundles(recipient, zip(senders, blobs))`` built from arrays.
+
+    The server routes n² ciphertexts; this writes the same bytes as :func:`encode` without a
+    Python object per ciphertext, after the same checks (known ids, strictly increasing, sizes).
+    """
+    size = bundle_size(config)
+    ids = np.asarray(senders, dtype=np.int64)
+    known = _known_array(config)
+    pos = np.searchsorted(known, ids)
+    if (
+        ids.ndim != 1
+        or recipient not in _known_ids(config)
+        or (ids.size and (pos.max() >= known.size or not np.array_equal(known[pos], ids)))
+        or np.any(np.diff(ids) <= 0)
+        or len(blobs) != ids.size * size
+    ):
+        raise MalformedMessage("bundle batch: unknown, unsorted or mis-sized entries")
+    head = MAGIC + bytes((labels.VERSION, TYPE_CODES[Bundles]))
+    session = len(config.session_id).to_bytes(2, "big") + config.session_id
+    return b"".join((
+        head, session, _U32.pack(recipient), _U32.pack(ids.size), ids.astype(">u4").tobytes(),
+        _U32.pack(size), bytes(blobs),
+    ))
+
+
 def _enc_advertise(w: _Writer, m: AdvertiseKeys, config: SecAggConfig) -> None:
     w.u32(m.sender)
     w.blob(m.c_pk)
@@ -277,6 +306,25 @@ def decode(data: bytes, config: SecAggConfig, expected: type | tuple[type, ...])
     message = _DECODERS[cls](reader)
     reader.end()
     return message
+
+
+def decode_packed_share_keys(data: bytes, config: SecAggConfig) -> PackedShareKeys:
+    """Decode a ``ShareKeys`` message, with the same checks, into its packed server-side form."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedMessage("message must be bytes")
+    data = bytes(data)
+    cls = _read_header(data, config)
+    if cls is not ShareKeys:
+        raise OutOfOrder(f"got a {cls.__name__} message, expected ShareKeys")
+    r = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
+    sender = r.cid()
+    recipients = r.ids()
+    size = bundle_size(config)
+    if r.u32() != size:
+        raise MalformedMessage(f"blobs of this field must be {size} bytes")
+    blob = r.take(len(recipients) * size)
+    r.end()
+    return PackedShareKeys(sender, recipients, blob, size)
 
 
 def _read_header(data: bytes, config: SecAggConfig) -> type:

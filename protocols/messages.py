@@ -132,6 +132,24 @@ class ShareKeys:
         check_pairs(self.bundles, "bundles")
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PackedShareKeys:
+    """``ShareKeys`` as the server keeps it: recipient ids and the ciphertexts back to back.
+
+    Same wire message; this form spares the server a Python object per ciphertext (n² of them).
+    """
+
+    sender: int
+    recipients: tuple[int, ...]
+    ciphertexts: bytes
+    size: int
+
+    def __post_init__(self) -> None:
+        check_id(self.sender, "sender")
+        check_increasing(self.recipients, "bundle recipients")
+        check_bytes(self.ciphertexts, "ciphertexts", len(self.recipients) * self.size)
+
+
 @dataclass(frozen=True, slots=True)
 class Bundles:
     """Stage 1 → 2, server → client: the bundles addressed to ``recipient`` (sender, ciphertext)."""

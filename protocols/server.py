@@ -26,11 +26,11 @@ from .config import SecAggConfig
 from .graph import build_graph
 from .messages import (
     AdvertiseKeys,
-    Bundles,
     ConsistencySignature,
     KeyEntry,
     KeyList,
     MaskedInput,
+    PackedShareKeys,
     ShareKeys,
     Signatures,
     Survivors,
@@ -62,7 +62,7 @@ class SecAggServer:
         self._stage = Stage.ADVERTISE_KEYS
         self._inbox: dict[int, object] = {}
         self._keys: dict[int, AdvertiseKeys] = {}  # U1
-        self._bundles: dict[int, ShareKeys] = {}  # U2
+        self._bundles: dict[int, PackedShareKeys] = {}  # U2
         self._alive: tuple[int, ...] = ()  # U3
         self._dead: tuple[int, ...] = ()  # U2 \ U3
         self._alive_set: frozenset[int] = frozenset()
@@ -98,7 +98,10 @@ class SecAggServer:
             raise ProtocolViolation(f"client {client_id!r} may not send in stage {stage.value!r}")
         if client_id in self._inbox:
             raise ProtocolViolation(f"client {client_id} already sent its {stage.value} message")
-        message = codec.decode(data, self.config, _EXPECTED[stage])
+        if stage is Stage.SHARE_KEYS:
+            message = codec.decode_packed_share_keys(data, self.config)
+        else:
+            message = codec.decode(data, self.config, _EXPECTED[stage])
         if message.sender != client_id:  # type: ignore[attr-defined]
             raise ProtocolViolation("message sender does not match the connection's client id")
         _CHECKS[stage](self, message)
@@ -125,9 +128,9 @@ class SecAggServer:
                 self._verify_keys[m.sender], labels.ADVERTISE_SIG, payload, m.signature
             )
 
-    def _check_share_keys(self, m: ShareKeys) -> None:
+    def _check_share_keys(self, m: PackedShareKeys) -> None:
         want = self._graph.neighbors(m.sender) & self._keys.keys()
-        if {v for v, _ in m.bundles} != want:
+        if set(m.recipients) != want:
             raise ProtocolViolation("share bundles must go to exactly the live neighbours")
 
     def _check_masked(self, m: MaskedInput) -> None:
@@ -189,14 +192,53 @@ class SecAggServer:
             for u in entries
         }
 
-    def _close_share_keys(self, inbox: dict[int, ShareKeys]) -> dict[int, bytes]:
+    def _close_share_keys(self, inbox: dict[int, PackedShareKeys]) -> dict[int, bytes]:
+        """Forward to each v in U2 the bundles addressed to it, sorted by sender."""
         self._bundles = dict(inbox)
-        routed: dict[int, list[tuple[int, bytes]]] = {v: [] for v in self._bundles}
+        routed = self._route_dense() if self._graph.complete else self._route_sparse()
+        return {
+            v: codec.encode_bundles_raw(v, senders, blobs, self.config)
+            for v, (senders, blobs) in routed.items()
+        }
+
+    def _route_dense(self) -> dict[int, tuple[np.ndarray, bytes]]:
+        """Complete graph: a (sender, recipient) grid of ciphertexts, read out by column."""
+        size = codec.bundle_size(self.config)
+        u1 = sorted(self._keys)
+        u2 = sorted(self._bundles)
+        col = {v: j for j, v in enumerate(u1)}
+        grid = np.zeros((len(u2), len(u1), size), dtype=np.uint8)
+        for i, u in enumerate(u2):
+            rows = np.frombuffer(self._bundles[u].ciphertexts, dtype=np.uint8).reshape(-1, size)
+            p = col[u]  # u sends to every other member of U1, in id order
+            grid[i, :p] = rows[:p]
+            grid[i, p + 1 :] = rows[p:]
+        ids = np.array(u2, dtype=np.int64)
+        out = {}
+        for r, v in enumerate(u2):
+            c = col[v]
+            out[v] = (np.delete(ids, r), grid[:r, c].tobytes() + grid[r + 1 :, c].tobytes())
+        return out
+
+    def _route_sparse(self) -> dict[int, tuple[np.ndarray, bytes]]:
+        """Sparse graph: sort all (recipient, sender) ciphertexts and cut per recipient."""
+        size = codec.bundle_size(self.config)
+        senders, recipients, raw = [], [], []
         for u, m in sorted(self._bundles.items()):
-            for v, ct in m.bundles:
-                if v in routed:
-                    routed[v].append((u, ct))
-        return {v: codec.encode(Bundles(v, tuple(b)), self.config) for v, b in routed.items()}
+            recipients.append(np.array(m.recipients, dtype=np.int64))
+            senders.append(np.full(len(m.recipients), u, dtype=np.int64))
+            raw.append(m.ciphertexts)
+        s_ids, r_ids = np.concatenate(senders), np.concatenate(recipients)
+        cts = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(-1, size)
+        u2 = np.array(sorted(self._bundles), dtype=np.int64)
+        order = np.lexsort((s_ids, r_ids))
+        order = order[np.isin(r_ids[order], u2)]
+        s_ids, r_ids, cts = s_ids[order], r_ids[order], cts[order]
+        bounds = np.searchsorted(r_ids, np.append(u2, u2[-1] + 1))
+        return {
+            int(v): (s_ids[lo:hi], cts[lo:hi].tobytes())
+            for v, lo, hi in zip(u2, bounds[:-1], bounds[1:], strict=True)
+        }
 
     def _close_masked(self, inbox: dict[int, MaskedInput]) -> dict[int, bytes]:
         self._set_survivors(sorted(inbox))
