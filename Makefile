@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,demo,dp
+EXTRAS ?= dev,demo,dp,flower
 STAMP  := $(VENV)/.installed
 
 .PHONY: install test test-slow lint demo bench bench-scaling clean
@@ -19,7 +19,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: install lint
-	$(BIN)/python -m pytest
+	FLWR_TELEMETRY_ENABLED=0 $(BIN)/python -m pytest
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
