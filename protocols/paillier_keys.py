@@ -1,8 +1,9 @@
 """Paillier keys (lower layer): prime generation from our CSPRNG, encryption randomness, key ids.
 
-Keys are ``phe`` objects (g = n + 1, CRT decryption); the primes come from
-:class:`secagg.csprng.RandomSource` rather than ``phe.generate_paillier_keypair`` so that every
-secret is drawn from one CSPRNG and tests can be deterministic. (``phe``'s own generator is a
+Keys are ``phe`` objects (g = n + 1, CRT decryption). In production the primes come from
+OpenSSL's RSA prime generation (through ``cryptography``); with an explicit
+:class:`secagg.csprng.RandomSource` they come from a Miller-Rabin generator on that source, so
+tests can be deterministic. (``phe``'s own generator is a
 CSPRNG too: candidates from ``SystemRandom``/``os.urandom``; but without gmpy2 it goes through
 pycryptodome or a Miller-Rabin whose witnesses come from ``random``.) Modular exponentiation goes
 through ``phe.util.powmod``, which uses gmpy2 when it is installed.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from phe import paillier, util
 
 from secagg import csprng, kdf, labels
@@ -65,17 +67,32 @@ def random_prime(bits: int, rng: RandomSource) -> int:
 def generate_keypair(
     key_bits: int, rng: RandomSource | None = None
 ) -> tuple[paillier.PaillierPublicKey, paillier.PaillierPrivateKey]:
-    """A Paillier key pair whose modulus n has exactly ``key_bits`` bits (two balanced primes)."""
+    """A Paillier key pair whose modulus n has exactly ``key_bits`` bits (two balanced primes).
+
+    Without ``rng`` the primes come from OpenSSL's vetted RSA prime generation (through
+    ``cryptography``); an explicit ``rng`` selects our Miller-Rabin generator on that source, so
+    tests can make small, reproducible keys.
+    """
     if key_bits % 2 or key_bits < 64:
         raise ValueError(f"key_bits must be even and >= 64, got {key_bits}")
+    next_primes = _openssl_primes if rng is None and key_bits >= _OPENSSL_MIN_BITS else None
     source = csprng.resolve(rng)
     while True:
-        p = random_prime(key_bits // 2, source)
-        q = random_prime(key_bits // 2, source)
+        p, q = next_primes(key_bits) if next_primes else (
+            random_prime(key_bits // 2, source), random_prime(key_bits // 2, source))
         n = p * q
         if p != q and n.bit_length() == key_bits and math.gcd(n, (p - 1) * (q - 1)) == 1:
             public = paillier.PaillierPublicKey(n)
             return public, paillier.PaillierPrivateKey(public, p, q)
+
+
+_OPENSSL_MIN_BITS = 1024
+
+
+def _openssl_primes(key_bits: int) -> tuple[int, int]:
+    """Two balanced primes from OpenSSL's RSA key generation (its CSPRNG and primality tests)."""
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=key_bits).private_numbers()
+    return numbers.p, numbers.q
 
 
 def random_unit(n: int, rng: RandomSource) -> int:

@@ -324,3 +324,12 @@ def test_float_path_through_the_fixed_point_encoder() -> None:
     res = aggregate_paillier(vectors, config, keypair=_keypair(512))
     total = enc.decode_sum(embed_signed(res.sum, 32), len(res.included))
     assert np.allclose(total, sum(floats.values()), atol=5 / enc.scale)
+
+
+def test_production_keys_come_from_openssl_and_decrypt() -> None:
+    from protocols import paillier_keys
+
+    public, private = paillier_keys.generate_keypair(2048)
+    assert public.n.bit_length() == 2048 and private.p * private.q == public.n
+    assert private.p != private.q
+    assert private.raw_decrypt(public.raw_encrypt(12345)) == 12345
