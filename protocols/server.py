@@ -11,7 +11,7 @@ through the fused kernel in bounded chunks of the vector and of the seed list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 
 import numpy as np
 
@@ -59,6 +59,7 @@ class SecAggServer:
         self.config = config
         self._verify_keys = check_verify_keys(config, verify_keys)
         self._graph = build_graph(config)
+        self._all_ids = frozenset(config.client_ids)
         self._stage = Stage.ADVERTISE_KEYS
         self._inbox: dict[int, object] = {}
         self._keys: dict[int, AdvertiseKeys] = {}  # U1
@@ -109,17 +110,18 @@ class SecAggServer:
             self._add_masked(message)  # type: ignore[arg-type]
         self._inbox[client_id] = message
 
-    def _senders(self) -> frozenset[int] | set[int] | tuple[int, ...]:
+    def _senders(self) -> Container[int]:
+        """Who may send in this stage: everyone, then U1, U2, U3 and (malicious) U4."""
         stage = self._stage
         if stage is Stage.ADVERTISE_KEYS:
-            return frozenset(self.config.client_ids)
+            return self._all_ids
         if stage is Stage.SHARE_KEYS:
-            return self._keys.keys()  # type: ignore[return-value]
+            return self._keys.keys()
         if stage is Stage.MASKED_INPUT:
-            return self._bundles.keys()  # type: ignore[return-value]
+            return self._bundles.keys()
         if stage is Stage.CONSISTENCY_CHECK or not self.config.malicious:
             return self._alive_set
-        return self._signatures.keys()  # type: ignore[return-value]
+        return self._signatures.keys()
 
     def _check_advertise(self, m: AdvertiseKeys) -> None:
         if self.config.malicious:
