@@ -166,6 +166,12 @@ def test_client_checks_the_key_list() -> None:
         r.clients[1].unmask(r.to_clients[1])
     with pytest.raises(OutOfOrder):  # a message of another stage: right session, wrong type
         r.client_step(1, codec.encode(Survivors((1, 2, 3), ()), cfg))
+    first = r.client_step(1)
+    with pytest.raises(OutOfOrder):  # the same key list twice: the client has moved on
+        r.clients[1].share_keys(r.to_clients[1])
+    r.server.receive(1, first)
+    r.deliver(r.replies([2, 3, 4, 5, 6]))
+    r.close()
     r.check()
 
 

@@ -65,9 +65,9 @@ def test_exact_sum_or_abort(case) -> None:
     event(_check_round(*case))
 
 
-@given(schedules(), st.data())
+@given(schedules())
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_no_dropouts_never_aborts(case, data) -> None:
+def test_no_dropouts_never_aborts(case) -> None:
     cfg, _, seed = case
     assert _check_round(cfg, {}, seed) == "ok"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import protocols
-from protocols import AbortError, RoundResult, simulate_round
+from protocols import AbortError, RoundResult, SecAggConfig, simulate_round
 from secagg.csprng import AesCtrRandom
 
 from .helpers import SESSION, config, expected_sum, random_inputs
@@ -59,3 +59,18 @@ def test_abort_names_stage_needed_and_received() -> None:
     with pytest.raises(AbortError) as info:
         simulate_round(cfg, random_inputs(cfg, 1), {"share_keys": [1, 2, 3]})
     assert (info.value.stage, info.value.needed, info.value.received) == ("share_keys", 4, 3)
+
+
+@pytest.mark.parametrize("malicious", [False, True])
+def test_secagg_plus_with_the_finders_parameters(malicious: bool) -> None:
+    """n = 120 on the finder's sparse graph, 10 % silent before the masked input: exact sum."""
+    cfg = SecAggConfig.for_secagg_plus(range(1, 121), 8, dropout=0.1, malicious=malicious,
+                                       session_id=SESSION)
+    assert not cfg.complete and cfg.degree < 60
+    inputs = random_inputs(cfg, 5)
+    drops = {"masked_input": list(range(3, 121, 10))}
+    res = simulate_round(cfg, inputs, drops, rng=AesCtrRandom(seed=b"p" * 32))
+    assert res.included == frozenset(cfg.client_ids) - set(drops["masked_input"])
+    np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
+    # a client talks to its k neighbours only: its download is O(k), not O(n)
+    assert res.stats["stages"]["masked_input"]["bytes_down_per_client"] < 300 * (cfg.degree + 1)
