@@ -74,3 +74,33 @@ def test_secagg_plus_with_the_finders_parameters(malicious: bool) -> None:
     np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
     # a client talks to its k neighbours only: its download is O(k), not O(n)
     assert res.stats["stages"]["masked_input"]["bytes_down_per_client"] < 300 * (cfg.degree + 1)
+
+
+def test_design_contract_with_nacl_signing_keys() -> None:
+    """DESIGN §2.3: malicious clients take a nacl SigningKey and the PKI as raw verify keys."""
+    import nacl.signing
+
+    from protocols import SecAggClient, SecAggServer
+
+    cfg = config(5, threshold=3, malicious=True)
+    sks = {u: nacl.signing.SigningKey.generate() for u in cfg.client_ids}
+    pki = {u: bytes(k.verify_key) for u, k in sks.items()}
+    server = SecAggServer(cfg, verify_keys=pki)
+    clients = {u: SecAggClient(cfg, u, signing_key=sks[u], verify_keys=pki) for u in sks}
+    inputs = random_inputs(cfg, 9)
+    msgs = {u: None for u in clients}
+    steps = ["advertise_keys", "share_keys", "masked_input", "consistency_check", "unmask"]
+    for step in steps:
+        for u, c in clients.items():
+            if step == "advertise_keys":
+                out = c.advertise_keys()
+            elif step == "masked_input":
+                out = c.masked_input(msgs[u], inputs[u])
+            else:
+                out = getattr(c, step)(msgs[u])
+            server.receive(u, out)
+        msgs = server.close_stage()
+    np.testing.assert_array_equal(server.result(), expected_sum(cfg, inputs, cfg.client_ids))
+    assert server.included == frozenset(cfg.client_ids) and server.stage.value == "done"
+    with pytest.raises(ValueError, match="verify_keys"):
+        SecAggServer(cfg)
