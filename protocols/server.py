@@ -311,11 +311,15 @@ class SecAggServer:
         """Per owner, the first t shares by x-coordinate (same x-sets share Lagrange weights)."""
         t = self.config.threshold
         held: dict[int, list[tuple[int, bytes]]] = {v: [] for v in owners}
+        open_jobs = len(held)
         for w in sorted(inbox):
+            if not open_jobs:
+                break
             for v, blob in pick(inbox[w]):
                 job = held.get(v)
                 if job is not None and len(job) < t:
                     job.append((w, blob))
+                    open_jobs -= len(job) == t
         for v, job in held.items():
             if len(job) < t:
                 raise AbortError(
