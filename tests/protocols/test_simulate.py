@@ -104,3 +104,17 @@ def test_design_contract_with_nacl_signing_keys() -> None:
     assert server.included == frozenset(cfg.client_ids) and server.stage.value == "done"
     with pytest.raises(ValueError, match="verify_keys"):
         SecAggServer(cfg)
+
+
+def test_server_unmasks_in_chunks_of_vector_and_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny chunks (7 values, 3 seeds per kernel call) give the same exact sum: the keystream
+    offsets line up across chunks, so memory can stay bounded for any m."""
+    import protocols.server as server_mod
+
+    monkeypatch.setattr(server_mod, "CHUNK_VALUES", 7)
+    monkeypatch.setattr(server_mod, "SEED_BATCH", 3)
+    cfg = config(9, threshold=5, vector_length=50, modulus_bits=37)
+    inputs = random_inputs(cfg, 11)
+    res = simulate_round(cfg, inputs, {"masked_input": [2, 5], "unmasking": [7]},
+                         rng=AesCtrRandom(seed=b"c" * 32))
+    np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
