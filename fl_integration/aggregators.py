@@ -149,8 +149,9 @@ class SecAggAggregator:
         probe = self.config(ids, 1, 32)
         assert probe.threshold is not None
         codec = ctx.make_codec(len(ids), probe.threshold)
-        config = dataclasses.replace(probe, vector_length=codec.length, modulus_bits=codec.bits,
-                                     session_id=probe.session_id)
+        # a codec needing fewer than 8 bits still decodes from a sum mod 2^8 (it masks down)
+        config = dataclasses.replace(probe, vector_length=codec.length,
+                                     modulus_bits=max(8, codec.bits))
 
         def encoded(cid: int) -> np.ndarray:
             return codec.encode(updates[cid], weights[cid], ctx.rng)

@@ -6,6 +6,7 @@ example counts are per-client data that the noise does not cover.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -126,16 +127,39 @@ DPConfig = LocalDP | DistributedDP
 
 @dataclass
 class PrivacyTracker:
-    """The ε spent so far: one ledger entry per completed round."""
+    """The ε spent so far: one ledger entry per round that released something."""
 
     config: DPConfig
     ledger: dp.PrivacyLedger = field(default_factory=dp.PrivacyLedger)
+    _curves: dict[object, np.ndarray] = field(default_factory=dict, repr=False)
 
     def record(self, event: object) -> float:
-        """Add a completed round's event; return ε at the config's δ."""
-        self.ledger.record(event)  # type: ignore[arg-type]
+        """Add one round's event (its RDP curve cached: rounds repeat); return ε at the δ."""
+        curve = self._curves.get(event)
+        if curve is None:
+            curve = self._curves[event] = self._curve(event)
+        self.ledger.record(_Curve(curve))  # type: ignore[arg-type]
         return self.epsilon()
+
+    def _curve(self, event: object) -> np.ndarray:
+        try:
+            return np.asarray(event.rdp(self.ledger.orders))  # type: ignore[attr-defined]
+        except (ValueError, OverflowError):
+            # dp's subsampled bound under/overflows for large sampling rates at high orders:
+            # fall back to no amplification (q = 1), which can only overstate ε.
+            full = dataclasses.replace(event, sampling_probability=1.0)  # type: ignore[type-var]
+            return np.asarray(full.rdp(self.ledger.orders))
 
     def epsilon(self) -> float:
         """ε so far (0 before any round)."""
         return self.ledger.epsilon(self.config.delta) if self.ledger.rounds else 0.0
+
+
+@dataclass(frozen=True)
+class _Curve:
+    """An event whose RDP curve is already known (what ``PrivacyLedger.record`` asks for)."""
+
+    curve: np.ndarray
+
+    def rdp(self, orders: object) -> np.ndarray:
+        return self.curve
