@@ -4,6 +4,12 @@ Safe layer: :func:`split_secrets` gives every party one fixed-size blob holding 
 every secret; :func:`reconstruct_secrets` and the batched :func:`reconstruct_many` interpolate at
 0 from any ``threshold`` shares. Fewer than ``threshold`` shares reveal nothing and cannot
 reconstruct. The field and the limb split are explained in :mod:`secagg.field`.
+
+Blob layout: for each secret in order, its limbs (least significant 30 bits first), each a
+little-endian uint32 below p; ``share_size`` bytes in all. ``threshold = 1`` is accepted (a
+degree-0 polynomial: every share *is* the secret) because it is valid Shamir; the protocols
+enforce their own minimum. Reconstruction uses exactly ``threshold`` shares — the first ones
+given — after validating every share it was handed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ def limbs_per_secret(secret_len: int = 32) -> int:
 
 def share_size(num_secrets: int, secret_len: int = 32) -> int:
     """Bytes of one party's share blob for ``num_secrets`` secrets."""
+    if num_secrets < 1 or secret_len < 1:
+        raise ShamirError(f"need num_secrets >= 1 and secret_len >= 1, got {num_secrets}, {secret_len}")
     return num_secrets * limbs_per_secret(secret_len) * _WIRE.itemsize
 
 
@@ -64,7 +72,11 @@ def reconstruct_many(
     num_secrets: int,
     secret_len: int = 32,
 ) -> list[list[bytes]]:
-    """Reconstruct many independent sharings; Lagrange weights are computed once per x-set."""
+    """Reconstruct many independent sharings; Lagrange weights are computed once per x-set.
+
+    Every job is validated before any is interpolated, so a bad share anywhere raises
+    :class:`ShamirError` and nothing is returned.
+    """
     if threshold < 1:
         raise ShamirError(f"threshold must be at least 1, got {threshold}")
     size = share_size(num_secrets, secret_len)
@@ -74,9 +86,8 @@ def reconstruct_many(
     for idx, (xs, _) in enumerate(parsed):
         groups.setdefault(xs.tobytes(), []).append(idx)
     for members in groups.values():
-        xs = parsed[members[0]][0]
         weights = np.empty(threshold, dtype=np.uint64)
-        field.lagrange_at_zero(xs, weights)
+        field.lagrange_at_zero(parsed[members[0]][0], weights)
         ys = np.stack([parsed[i][1] for i in members])
         out = np.empty((len(members), ys.shape[2]), dtype=np.uint64)
         field.combine(weights, ys, out)
@@ -86,32 +97,43 @@ def reconstruct_many(
 
 
 def _parse_job(job: Sequence[tuple[int, bytes]], threshold: int, size: int):
+    """Validate every share of one job; return the first ``threshold`` (xs, ys), sorted by x.
+
+    Sorting makes the x-set a canonical key, so jobs answered by the same parties share one set
+    of Lagrange weights whatever order their shares arrived in.
+    """
     job = list(job)
     if len(job) < threshold:
         raise ShamirError(f"need at least {threshold} shares to reconstruct, got {len(job)}")
-    _check_points([x for x, _ in job])
-    for _, blob in job:
-        if len(blob) != size:
-            raise ShamirError(f"share blob must be {size} bytes, got {len(blob)}")
-    used = job[:threshold]
-    ys = np.frombuffer(b"".join(b for _, b in used), dtype=_WIRE).reshape(threshold, -1)
+    xs, blobs = zip(*job, strict=True)
+    points = _check_points(xs)
+    if (sizes := set(map(len, blobs))) != {size}:
+        raise ShamirError(f"share blob must be {size} bytes, got sizes {sorted(sizes)}")
+    ys = np.frombuffer(b"".join(blobs), dtype=_WIRE).reshape(len(blobs), -1)
     if (ys >= PRIME).any():
-        raise ShamirError("share value outside the field")
-    return np.array([x for x, _ in used], dtype=np.uint64), ys.astype(np.uint64)
+        raise ShamirError("share value outside the field (limb >= p)")
+    used = points[:threshold]
+    order = np.argsort(used, kind="stable")
+    return used[order], ys[:threshold][order].astype(np.uint64)
 
 
 def _check_points(xs: Sequence[int]) -> np.ndarray:
-    pts = [int(x) for x in xs]
-    if any(not 1 <= x < PRIME for x in pts):
+    """Party x-coordinates as uint64: integers, distinct, in [1, p)."""
+    arr = np.asarray(list(xs))
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise ShamirError(f"x-coordinates must be integers in [1, {PRIME})")
+    if arr.size and not (arr.min() >= 1 and arr.max() < PRIME):
         raise ShamirError(f"x-coordinates must lie in [1, {PRIME})")
-    if len(set(pts)) != len(pts):
+    if np.unique(arr).size != arr.size:
         raise ShamirError("duplicate x-coordinate")
-    return np.array(pts, dtype=np.uint64)
+    return arr.astype(np.uint64)
 
 
 def _check_secrets(secrets: Sequence[bytes]) -> int:
     if not secrets:
         raise ShamirError("nothing to share")
+    if not all(isinstance(s, bytes | bytearray | memoryview) for s in secrets):
+        raise ShamirError("secrets must be bytes")
     lengths = {len(s) for s in secrets}
     if len(lengths) != 1 or 0 in lengths:
         raise ShamirError("all secrets must be non-empty and of one length")
@@ -119,12 +141,14 @@ def _check_secrets(secrets: Sequence[bytes]) -> int:
 
 
 def _to_limbs(secret: bytes) -> np.ndarray:
+    """Big-endian secret -> limbs of LIMB_BITS bits, least significant first (each < 2^30 < p)."""
     value = int.from_bytes(secret, "big")
     n = limbs_per_secret(len(secret))
     return np.array([(value >> (LIMB_BITS * i)) & _LIMB_MASK for i in range(n)], dtype=np.uint64)
 
 
 def _from_limbs(row: np.ndarray, num_secrets: int, secret_len: int) -> list[bytes]:
+    """Inverse of :func:`_to_limbs`; a limb too wide for its slot means inconsistent shares."""
     n = limbs_per_secret(secret_len)
     top_bits = secret_len * 8 - LIMB_BITS * (n - 1)
     out = []
@@ -138,7 +162,8 @@ def _from_limbs(row: np.ndarray, num_secrets: int, secret_len: int) -> list[byte
 
 
 def _uniform_field(rng: RandomSource, shape: tuple[int, int]) -> np.ndarray:
-    """Uniform elements of GF(p): 31 random bits, resampling the single value p (prob. 2^-31)."""
+    """Uniform elements of GF(p) by rejection: 31 CSPRNG bits are uniform on [0, 2^31) = [0, p];
+    the one value p (probability 2^-31 per draw) is redrawn, leaving exactly uniform [0, p)."""
     draws = np.empty(shape, dtype=np.uint32)
     rng.fill(draws)
     draws &= np.uint32(PRIME)
