@@ -3,13 +3,21 @@
 Sums of up to ``max_summands`` encodings decode exactly (as integers) as long as
 ``max_summands · (clip·scale + 1 + noise_bound) < 2^(b−1)``; the +1 is stochastic rounding's
 ceiling and ``noise_bound`` leaves room for integer DP noise added after encoding. The encoder
-checks that bound on construction and says which parameter to change.
+checks that bound on construction, in exact rational arithmetic on the float64 values it will
+compute with, and says which parameter to change.
+
+Precision above 53 bits: encoding multiplies in float64, so once |x·scale| >= 2^53 the product is
+already an integer (rounded to nearest, relative error <= 2^-53) and stochastic rounding has
+nothing left to round; decoding converts int64 sums to float64 with the same relative error.
+Larger moduli therefore buy headroom for many summands or noise, not resolution beyond float64.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -43,37 +51,55 @@ class FixedPointEncoder:
         self._check_headroom()
 
     def _check_headroom(self) -> None:
-        per_client = self.clip * self.scale + 1 + self.noise_bound
+        per_client = _per_client(self.clip, self.scale, self.noise_bound)
         worst = self.max_summands * per_client
-        limit = 2.0 ** (self.bits - 1)
+        limit = 1 << (self.bits - 1)
         if worst < limit:
             return
-        need_bits = math.floor(math.log2(worst)) + 2
-        max_scale = ((limit / self.max_summands) - 1 - self.noise_bound) / self.clip
-        max_n = math.floor((limit - 1) / per_client)
+        need_bits = math.floor(worst).bit_length() + 1  # smallest b with 2^(b-1) > worst
         hint = [f"raise bits to >= {need_bits}" if need_bits <= 64 else "bits cannot exceed 64"]
-        if max_scale > 0:
-            hint.append(f"or lower scale to < {max_scale:.6g}")
+        max_scale = _largest_scale(self.bits, self.clip, self.max_summands, self.noise_bound)
+        if max_scale is not None:
+            hint.append(f"or lower scale to <= {max_scale!r}")
+        max_n = math.ceil(limit / per_client) - 1
         if max_n >= 1:
             hint.append(f"or lower max_summands to <= {max_n}")
+        room = Fraction(limit, self.max_summands) - 1 - _product(self.clip, self.scale)
+        if self.noise_bound > 0 and room > 0:
+            hint.append(f"or lower noise_bound to < {float(room):.6g}")
         raise EncodingError(
-            f"a sum of {self.max_summands} encodings can reach {worst:.6g}, which does not fit "
-            f"in the signed range of {self.bits} bits (2^{self.bits - 1}): " + ", ".join(hint)
+            f"a sum of {self.max_summands} encodings can reach {float(worst):.6g}, which does not "
+            f"fit in the signed range of {self.bits} bits (2^{self.bits - 1}): " + ", ".join(hint)
         )
 
     @classmethod
     def fit(
         cls, bits: int, clip: float, max_summands: int, noise_bound: float = 0.0
     ) -> FixedPointEncoder:
-        """The encoder with the largest scale (finest resolution) that cannot overflow."""
+        """The encoder with the largest float64 scale (finest resolution) that cannot overflow.
+
+        That is the largest ``scale`` with ``max_summands·(clip·scale + 1 + noise_bound) <
+        2^(bits-1)`` checked exactly; sums then use the whole signed range of ``bits``.
+        """
         _check_bits(bits)
-        room = (2.0 ** (bits - 1)) * (1 - 2.0**-40) / max(int(max_summands), 1) - 1 - noise_bound
-        if not (clip > 0 and room > 0):
+        try:
+            max_summands = operator.index(max_summands)
+        except TypeError:
+            raise EncodingError(f"max_summands must be an integer, got {max_summands!r}") from None
+        if max_summands < 1:
+            raise EncodingError(f"max_summands must be >= 1, got {max_summands}")
+        if not (math.isfinite(clip) and clip > 0):
+            raise EncodingError(f"clip must be a positive finite number, got {clip!r}")
+        if not (math.isfinite(noise_bound) and noise_bound >= 0):
+            raise EncodingError(f"noise_bound must be finite and >= 0, got {noise_bound!r}")
+        scale = _largest_scale(bits, clip, max_summands, noise_bound)
+        if scale is None:
+            floor_need = math.floor(max_summands * (1 + Fraction(noise_bound))).bit_length() + 1
             raise EncodingError(
                 f"{bits} bits leave no room for {max_summands} summands with noise bound "
-                f"{noise_bound}: raise bits or lower max_summands"
+                f"{noise_bound}: raise bits to >= {floor_need}, or lower max_summands or noise_bound"
             )
-        return cls(bits=bits, clip=clip, scale=room / clip, max_summands=int(max_summands),
+        return cls(bits=bits, clip=clip, scale=scale, max_summands=max_summands,
                    noise_bound=noise_bound)
 
     @property
@@ -99,9 +125,12 @@ class FixedPointEncoder:
 def stochastic_round(x: np.ndarray, rng: RandomSource | None = None) -> np.ndarray:
     """Round each value down or up with probability equal to its distance to the other side.
 
-    Unbiased up to 2^-53: the uniforms are 53-bit fractions of CSPRNG words.
+    floor(x) + (u < frac(x)) with u a 53-bit uniform from CSPRNG words, so E[result] = x up to
+    2^-53 (frac(x) = x - floor(x) is exact in float64).
     """
     values = np.asarray(x, dtype=np.float64)
+    if values.size and not (np.isfinite(values).all() and np.abs(values).max() < 2.0**63):
+        raise EncodingError("stochastic_round needs finite values with |x| < 2^63")
     words = np.empty(values.shape, dtype=np.uint64)
     resolve(rng).fill(words)
     uniforms = (words >> np.uint64(11)).astype(np.float64) * _UNIT
@@ -111,10 +140,13 @@ def stochastic_round(x: np.ndarray, rng: RandomSource | None = None) -> np.ndarr
 
 def embed_signed(ints: np.ndarray, bits: int) -> np.ndarray:
     """Two's-complement embedding of signed integers in Z_{2^bits}; refuses values that wrap."""
+    _check_bits(bits)
     dtype = dtype_for_bits(bits)
     values = np.asarray(ints)
     if values.dtype.kind not in "iu":
         raise EncodingError(f"embed_signed needs integers, got {values.dtype}")
+    if values.dtype == np.uint64 and values.size and values.max() >= np.uint64(1 << 63):
+        raise EncodingError(f"values must lie in [-2^{bits - 1}, 2^{bits - 1}) to embed in {bits} bits")
     values = values.astype(np.int64)
     half = 1 << (bits - 1)
     if values.size and (values.min() < -half or values.max() > half - 1):
@@ -126,13 +158,41 @@ def embed_signed(ints: np.ndarray, bits: int) -> np.ndarray:
 def unembed_signed(values: np.ndarray, bits: int) -> np.ndarray:
     """Inverse of :func:`embed_signed`: residues mod 2^bits → signed int64 in [−2^(b−1), 2^(b−1))."""
     _check_bits(bits)
-    raw = np.asarray(values).astype(np.uint64)
+    raw = np.asarray(values)
+    if raw.dtype.kind not in "iu":
+        raise EncodingError(f"unembed_signed needs integer residues, got {raw.dtype}")
+    if raw.dtype.kind == "i" and raw.size and raw.min() < 0:
+        raise EncodingError(f"values must be residues mod 2^{bits}")
+    raw = raw.astype(np.uint64)
     if bits == 64:
         return raw.view(np.int64).copy()
     if raw.size and raw.max() >> np.uint64(bits):
         raise EncodingError(f"values must be residues mod 2^{bits}")
     half = np.int64(1 << (bits - 1))
     return (raw.astype(np.int64) ^ half) - half  # sign-extend bit b-1
+
+
+def _product(clip: float, scale: float) -> Fraction:
+    """Exact upper bound of |x·scale| for |x| <= clip: the real product or its float64 rounding."""
+    return max(Fraction(clip) * Fraction(scale), Fraction(clip * scale))
+
+
+def _per_client(clip: float, scale: float, noise_bound: float) -> Fraction:
+    """Largest |encoding| of one client, exactly: scaled clip, +1 for rounding up, plus noise."""
+    return _product(clip, scale) + 1 + Fraction(noise_bound)
+
+
+def _largest_scale(bits: int, clip: float, n: int, noise_bound: float) -> float | None:
+    """Largest float64 scale whose worst-case sum of n encodings fits, or None if none does."""
+    room = Fraction(1 << (bits - 1), n) - 1 - Fraction(noise_bound)
+    if room <= 0:
+        return None
+    scale = float(room / Fraction(clip))
+    for _ in range(10_000):  # the float estimate is a few ulps from the exact boundary
+        if scale > 0 and n * _per_client(clip, scale, noise_bound) < (1 << (bits - 1)):
+            return scale
+        scale = math.nextafter(scale, 0.0)
+    return None
 
 
 def _check_bits(bits: int) -> None:
