@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -32,12 +34,15 @@ def test_sum_of_encodings_decodes_within_rounding_bound(bits, n, m, clip, data) 
     assert (err <= n / enc.scale + 1e-9 * np.abs(truth) + 1e-12).all()
 
 
-def test_stochastic_rounding_is_unbiased() -> None:
-    # Mean of 200k roundings of 0.3 is 0.3 ± 4.9σ (σ = sqrt(0.21/2e5)): false alarm ≈ 1e-6.
-    x = np.full(200_000, 0.3)
+@pytest.mark.parametrize("value", [0.3, -2.7, 5.999, 1e6 + 0.5, -3.0])
+def test_stochastic_rounding_is_unbiased(value: float) -> None:
+    # Mean of 200k roundings lies within 4.9σ of x (σ = sqrt(f(1-f)/2e5), f = frac(x)): a
+    # correct rounding fails with probability ≈ 1e-6 per value; the seed is fixed.
+    x = np.full(200_000, value)
     r = stochastic_round(x, AesCtrRandom(b"u" * 32))
-    assert set(np.unique(r)) <= {0, 1}
-    assert abs(r.mean() - 0.3) < 4.9 * np.sqrt(0.21 / 200_000)
+    low, frac = np.floor(value), value - np.floor(value)
+    assert set(np.unique(r).tolist()) <= {int(low), int(low) + 1}
+    assert abs(r.mean() - value) <= 4.9 * np.sqrt(frac * (1 - frac) / 200_000)
 
 
 @given(st.integers(8, 64), st.data())
@@ -63,3 +68,61 @@ def test_wraparound_would_be_wrong_without_the_check() -> None:
         enc.decode_sum(np.zeros(3, dtype=np.uint32), count=5)
     with pytest.raises(EncodingError):
         enc.encode(np.array([np.nan]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(8, 64), st.integers(1, 1000), st.floats(1e-3, 1e3), st.floats(0, 50))
+def test_fit_is_the_largest_scale_and_worst_case_sums_do_not_wrap(bits, n, clip, noise) -> None:
+    try:
+        enc = FixedPointEncoder.fit(bits, clip, n, noise)
+    except EncodingError:
+        assert n * (1 + noise) >= 2 ** (bits - 1)  # refused only when no scale can work
+        return
+    with pytest.raises(EncodingError):  # the next float up is already unsafe
+        FixedPointEncoder(bits=bits, clip=clip, scale=np.nextafter(enc.scale, np.inf),
+                          max_summands=n, noise_bound=noise)
+    rng = AesCtrRandom(b"w" * 32)
+    for sign in (1, -1):  # n clients all at the clip edge plus the full noise: no wrap-around
+        edge = unembed_signed(enc.encode(np.array([sign * clip] * 4), rng), bits)
+        total = [sum(int(v) for v in [edge[i]] * n) + sign * n * int(noise) for i in range(4)]
+        wrapped = [((v + 2 ** (bits - 1)) % 2**bits) - 2 ** (bits - 1) for v in total]
+        assert wrapped == total
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(8, 40), st.integers(1, 5000), st.floats(0.1, 10), st.floats(1, 1e6),
+       st.floats(0, 100))
+def test_overflow_hints_name_values_that_work(bits, n, clip, scale, noise) -> None:
+    kwargs = {"bits": bits, "clip": clip, "scale": scale, "max_summands": n, "noise_bound": noise}
+    try:
+        FixedPointEncoder(**kwargs)
+        return
+    except EncodingError as exc:
+        message = str(exc)
+    for key, pattern, cast in (("bits", r"raise bits to >= (\d+)", int),
+                               ("scale", r"lower scale to <= ([0-9.e+-]+)", float),
+                               ("max_summands", r"lower max_summands to <= (\d+)", int)):
+        m = re.search(pattern, message)
+        if m is None:
+            continue
+        fixed = cast(m.group(1))
+        FixedPointEncoder(**{**kwargs, key: fixed})  # the suggested value is accepted
+        tighter = {"bits": fixed - 1, "max_summands": fixed + 1,
+                   "scale": float(np.nextafter(fixed, np.inf))}[key]
+        with pytest.raises(EncodingError):  # and it is the limit
+            FixedPointEncoder(**{**kwargs, key: tighter})
+
+
+def test_embedding_refuses_inputs_that_would_wrap_silently() -> None:
+    with pytest.raises(EncodingError):
+        embed_signed(np.array([2**63], dtype=np.uint64), 64)
+    with pytest.raises(EncodingError):
+        unembed_signed(np.array([1.0]), 16)
+    with pytest.raises(EncodingError):
+        unembed_signed(np.array([-1]), 16)
+    with pytest.raises(EncodingError):
+        embed_signed(np.array([1]), 65)
+    with pytest.raises(EncodingError):
+        stochastic_round(np.array([np.inf]))
+    with pytest.raises(EncodingError):
+        stochastic_round(np.array([2.0**63]))

@@ -41,3 +41,27 @@ def test_lagrange_and_combine_match_reference(xs, jobs, data) -> None:
 def test_mulmod_addmod_are_exact(a: int, b: int) -> None:
     assert int(field.mulmod(np.uint64(a), np.uint64(b))) == a * b % field.PRIME
     assert int(field.addmod(np.uint64(a), np.uint64(b))) == (a + b) % field.PRIME
+
+
+@given(elements, elements, elements)
+def test_muladd_is_exact_including_the_top_of_the_field(a: int, b: int, c: int) -> None:
+    top = field.PRIME - 1
+    for x, y, z in ((a, b, c), (top, top, top), (top, top, 0), (0, 0, top)):
+        assert int(field.muladd(np.uint64(x), np.uint64(y), np.uint64(z))) == (x * y + z) % field.PRIME
+
+
+@given(st.integers(1, field.PRIME - 1))
+def test_fermat_inverse(a: int) -> None:
+    inv = int(field.powmod(np.uint64(a), field.PRIME - 2))
+    assert inv == pow(a, -1, field.PRIME) and a * inv % field.PRIME == 1
+
+
+def test_lagrange_weights_interpolate_a_known_polynomial() -> None:
+    # f(x) = 5 + 3x + 7x^2 at x = 1, 2, p-1: the weighted sum of f(x_i) must be f(0) = 5.
+    xs = np.array([1, 2, field.PRIME - 1], dtype=np.uint64)
+    ys = np.array([[[(5 + 3 * int(x) + 7 * int(x) ** 2) % field.PRIME] for x in xs]], dtype=np.uint64)
+    w = np.empty(3, dtype=np.uint64)
+    field.lagrange_at_zero(xs, w)
+    out = np.empty((1, 1), dtype=np.uint64)
+    field.combine(w, ys, out)
+    assert int(out[0, 0]) == 5

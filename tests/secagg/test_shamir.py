@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secagg import shamir
+from secagg import field, shamir
 from secagg.csprng import AesCtrRandom
 from secagg.errors import ShamirError
 
@@ -109,3 +109,104 @@ def test_split_validates_arguments() -> None:
         shamir.split_secrets([b"a" * 32, b"b" * 31], 2, [1, 2, 3])
     with pytest.raises(ShamirError):
         shamir.split_secrets([b"a" * 32], 2, [1, 1, 3])
+
+
+@settings(max_examples=30, deadline=None)
+@given(sharings(), st.binary(min_size=32, max_size=32), st.binary(min_size=16, max_size=16))
+def test_secret_only_shifts_the_shares(case, other, seed) -> None:
+    # With the same coefficient stream, f_B(x) - f_A(x) = B - A for every x: the secret enters the
+    # shares only as a constant shift of uniform values, so any t-1 shares of A and of B have the
+    # same (uniform) distribution. A coefficient that depended on the secret would break this.
+    t, xs, secrets = case
+    a = shamir.split_secrets(secrets[:1], t, xs, AesCtrRandom(seed * 2))
+    b = shamir.split_secrets([other], t, xs, AesCtrRandom(seed * 2))
+    shift = (shamir._to_limbs(other).astype(np.int64) - shamir._to_limbs(secrets[0]).astype(np.int64))
+    for x in xs:
+        diff = np.frombuffer(b[x], "<u4").astype(np.int64) - np.frombuffer(a[x], "<u4")
+        assert ((diff - shift) % shamir.PRIME == 0).all()
+
+
+def test_two_shares_of_3_of_n_are_jointly_uniform() -> None:
+    # t-1 = 2 shares of a fixed secret: the pair (top 2 bits at x=1, top 2 bits at x=2) falls in
+    # 16 cells uniformly. Chi-square, 15 dof, 0.999 quantile 37.7: false alarm 1e-3, fixed seed.
+    rng = AesCtrRandom(b"j" * 32)
+    cells = []
+    while len(cells) < 4000:
+        s = shamir.split_secrets([b"\x07" * 32], 3, [1, 2, 3], rng)
+        cells.extend(((np.frombuffer(s[1], "<u4") >> 29) * 4 + (np.frombuffer(s[2], "<u4") >> 29)).tolist())
+    counts = np.bincount(np.array(cells[:4000]), minlength=16)
+    assert float(((counts - 250) ** 2 / 250).sum()) < 37.7
+
+
+@settings(max_examples=30, deadline=None)
+@given(sharings().filter(lambda c: c[0] >= 2), st.data())
+def test_t_minus_one_shares_do_not_interpolate_to_the_secret(case, data) -> None:
+    # Bypass the count check and interpolate at 0 from t-1 shares with the raw kernels: a
+    # polynomial of too low a degree would give the secret back; a correct one gives noise.
+    t, xs, secrets = case
+    shares = shamir.split_secrets(secrets, t, xs)
+    subset = data.draw(st.lists(st.sampled_from(xs), min_size=t - 1, max_size=t - 1, unique=True))
+    pts = np.array(subset, dtype=np.uint64)
+    weights = np.empty(t - 1, dtype=np.uint64)
+    field.lagrange_at_zero(pts, weights)
+    ys = np.stack([np.frombuffer(shares[x], "<u4").astype(np.uint64) for x in subset])[None]
+    out = np.empty((1, ys.shape[2]), dtype=np.uint64)
+    field.combine(weights, ys, out)
+    truth = np.concatenate([shamir._to_limbs(s) for s in secrets])
+    assert (out[0] != truth).any()
+
+
+@given(st.integers(1, 64), st.integers(1, 5), st.data())
+def test_limbs_round_trip_for_any_secret_length(secret_len, t, data) -> None:
+    secret = data.draw(st.binary(min_size=secret_len, max_size=secret_len))
+    xs = list(range(1, t + 2))
+    shares = shamir.split_secrets([secret], t, xs)
+    assert len(shares[1]) == shamir.share_size(1, secret_len)
+    assert shamir.reconstruct_secrets([(x, shares[x]) for x in xs[1:]], t, 1, secret_len) == [secret]
+
+
+def test_top_limb_too_wide_means_corrupted_shares() -> None:
+    # With t = 1 a share is the limbs themselves; a top limb of 2^16 (< p) cannot come from 32
+    # bytes (256 = 8·30 + 16), and a lower limb of 2^30 cannot either.
+    for index, value in ((8, 1 << 16), (0, 1 << 30)):
+        limbs = np.frombuffer(shamir.split_secrets([b"\x01" * 32], 1, [5])[5], "<u4").copy()
+        limbs[index] = value
+        with pytest.raises(ShamirError, match="inconsistent"):
+            shamir.reconstruct_secrets([(5, limbs.tobytes())], 1, 1)
+
+
+def test_every_share_is_validated_and_order_does_not_matter() -> None:
+    xs = [3, 9, 4, 7, 1]
+    shares = shamir.split_secrets([b"q" * 32, b"r" * 32], 3, xs)
+    forward = [(x, shares[x]) for x in xs]
+    backward = forward[:3][::-1]
+    assert shamir.reconstruct_many([forward, backward], 3, 2) == [[b"q" * 32, b"r" * 32]] * 2
+    bad = forward[:4] + [(1, b"\xff" * len(shares[1]))]  # unused (beyond t) but invalid
+    with pytest.raises(ShamirError, match="field"):
+        shamir.reconstruct_many([backward, bad], 3, 2)
+
+
+class _StuckHigh:
+    """A source whose first fill is all ones (every 31-bit draw is p), then a real stream."""
+
+    def __init__(self) -> None:
+        self.inner, self.calls = AesCtrRandom(b"r" * 32), 0
+
+    def token_bytes(self, n: int) -> bytes:
+        return self.inner.token_bytes(n)
+
+    def fill(self, out: np.ndarray) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            out.view(np.uint8)[:] = 0xFF
+        else:
+            self.inner.fill(out)
+
+
+def test_coefficient_draws_of_p_are_rejected() -> None:
+    rng = _StuckHigh()
+    got = shamir._uniform_field(rng, (4, 5))
+    again = np.empty(20, dtype=np.uint32)
+    AesCtrRandom(b"r" * 32).fill(again)
+    assert rng.calls == 2 and (got < shamir.PRIME).all()
+    assert (got.ravel() == (again & np.uint32(shamir.PRIME))).all()
