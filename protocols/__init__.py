@@ -1,7 +1,9 @@
 """protocols: SecAgg and SecAgg+ as sans-IO state machines (DESIGN §2).
 
 ``SecAggConfig`` holds a round's parameters, ``SecAggClient`` / ``SecAggServer`` turn bytes into
-bytes stage by stage, and ``simulate_round`` runs a whole round in one process.
+bytes stage by stage, and ``simulate_round`` runs a whole round in one process. The packed
+Paillier alternative (``PaillierClient`` / ``PaillierServer`` / ``PaillierDecryptor``) has the
+same shape.
 """
 
 from secagg.errors import (
@@ -18,6 +20,15 @@ from secagg.errors import (
 
 from .client import SecAggClient
 from .config import SecAggConfig
+from .paillier import (
+    PaillierClient,
+    PaillierConfig,
+    PaillierDecryptor,
+    PaillierKeyPair,
+    PaillierResult,
+    PaillierServer,
+    aggregate_paillier,
+)
 from .params import GraphParameters, find_parameters
 from .server import SecAggServer
 from .simulate import RoundResult, simulate_round
@@ -30,6 +41,12 @@ __all__ = [
     "LocalError",
     "MalformedMessage",
     "OutOfOrder",
+    "PaillierClient",
+    "PaillierConfig",
+    "PaillierDecryptor",
+    "PaillierKeyPair",
+    "PaillierResult",
+    "PaillierServer",
     "ProtocolViolation",
     "RemoteError",
     "RoundResult",
@@ -39,6 +56,7 @@ __all__ = [
     "SecAggServer",
     "Stage",
     "WrongSession",
+    "aggregate_paillier",
     "find_parameters",
     "simulate_round",
 ]
