@@ -1,10 +1,55 @@
-"""``python -m bench <command>``: dispatch to a bench command (only ``scaling`` for now)."""
+"""``python -m bench <command> [options]``: one entry point for the benchmarks.
 
+Each command's module is imported only when chosen (Flower's is heavy). Modules with a
+``main(argv)`` get the remaining arguments; ``bench.targets`` has no callable entry point, so it
+runs as ``__main__`` through :func:`runpy.run_module` with ``sys.argv`` set.
+"""
+
+from __future__ import annotations
+
+import importlib
+import runpy
 import sys
 
-from bench.scaling import main
+#: command -> (module, has main(argv), one-line description)
+COMMANDS = {
+    "scaling": ("bench.scaling", True, "round cost vs client count (secagg, secagg+, paillier)"),
+    "targets": ("bench.targets", False, "DESIGN §7 protocol targets (--quick for a smoke run)"),
+    "flower": ("bench.flower_compare", True, "the same round through Flower's SecAgg+ and ours"),
+    "paillier": ("bench.paillier_compare", True, "packed vs unpacked Paillier, beside SecAgg+"),
+}
+
+
+def usage() -> str:
+    """The usage message listing every command."""
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m bench <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, _, desc) in COMMANDS.items()]
+    lines += ["", "python -m bench <command> --help shows a command's options."]
+    return "\n".join(lines)
+
+
+def dispatch(argv: list[str]) -> int:
+    """Run ``argv[0]`` with the rest of ``argv``; 2 and the usage on stderr for anything else."""
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if not argv or argv[0] not in COMMANDS:
+        what = f"unknown command {argv[0]!r}\n" if argv else "no command given\n"
+        print(what + usage(), file=sys.stderr)
+        return 2
+    module, has_main, _ = COMMANDS[argv[0]]
+    if has_main:
+        code = importlib.import_module(module).main(argv[1:])
+        return int(code or 0)
+    saved = sys.argv
+    sys.argv = [module, *argv[1:]]
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        sys.argv = saved
+    return 0
+
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] != "scaling":
-        sys.exit("usage: python -m bench scaling [options]  (see --help)")
-    sys.exit(main(sys.argv[2:]))
+    sys.exit(dispatch(sys.argv[1:]))

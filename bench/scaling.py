@@ -1,7 +1,18 @@
 """``python -m bench scaling``: round cost vs number of clients, per protocol, role and stage.
 
-Dropouts are a simulation choice: a seeded random subset of ``rate * n`` clients goes silent
-after ``share_keys`` (i.e. before sending ``masked_input``), the expensive case for the server.
+Protocols: ``secagg`` (complete graph), ``secagg+`` (the parameter finder's k and t) and
+``paillier`` (packed, 3072-bit key by default; see :mod:`bench.scaling_paillier` for its roles
+and for the sampling of encrypting clients that keeps it to minutes). Dropouts are a simulation
+choice: a seeded random subset of ``rate * n`` clients goes silent after ``share_keys`` (before
+sending ``masked_input``), the expensive case for the SecAgg server; Paillier dropouts never send.
+
+Beside each round: mask expansion against the raw AES-128-CTR keystream of the same bytes, and
+one client's Shamir split and one secret's reconstruction at the round's k and t
+(:mod:`bench.primitives`). Default grid: SecAgg/SecAgg+ at n = 50, 100, 200, 10^4 values,
+dropout 0 / 0.1 / 0.3; Paillier at the same n and length but 10% dropout only (pure-Python
+Paillier is minutes per point). ``--full``: n up to 1,000 and 10^4..10^6 values (Paillier stays at
+10^4 values unless ``--dim`` says otherwise); a point whose estimated memory exceeds
+``--max-mem-gib`` is skipped with the reason printed and written to the summary.
 """
 
 from __future__ import annotations
@@ -10,20 +21,40 @@ import argparse
 import csv
 import json
 import math
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from bench import primitives
+from bench.machine import machine_info, machine_line
+from bench.scaling_paillier import estimate_bytes as paillier_bytes
+from bench.scaling_paillier import run_paillier
+from bench.scaling_plots import plot_bytes, plot_stages, plot_time
+from bench.scaling_report import summarize
 from protocols.config import SecAggConfig
+from protocols.paillier import PaillierKeyPair
+from protocols.paillier_config import MIN_TEST_KEY_BITS
 from protocols.simulate import simulate_round
 
-PROTOCOLS = ("secagg", "secagg+")
-BONAWITZ = "Bonawitz et al. 2017 (Java, 1 thread, other hardware)"
-# (n, client s, server s) at 100K values, 10% dropout
-BONAWITZ_POINTS = [(500, 0.85, 62.0), (1000, None, 180.0)]
-FIELDS = ["protocol", "n", "dim", "dropout", "repeat", "server_s", "client_mean_s",
-          "client_max_s", "bytes_up_per_client", "bytes_down_per_client", "included"]
+PROTOCOLS = ("secagg", "secagg+", "paillier")
+BONAWITZ = {
+    "label": "Bonawitz et al. 2017: another implementation (Java), other hardware, 1e5 values",
+    # (n, client s, server s) at 100K values, 10% dropout
+    "points": [(500, 0.85, 62.0), (1000, None, 180.0)],
+}
+FIELDS = ["protocol", "n", "dim", "dropout", "repeat", "k", "t", "included", "server_s",
+          "keyholder_s", "client_mean_s", "client_max_s", "bytes_up_per_client",
+          "bytes_down_per_client", "mask_seeds", "mask_s", "aes_s", "mask_to_aes_ratio",
+          "aes_gb_per_s", "shamir_points", "shamir_split_s", "shamir_reconstruct_s",
+          "paillier_key_bits", "paillier_encrypted_clients", "paillier_ciphertexts", "wall_s"]
+_SIM_FIGURES = ("server_s", "client_mean_s", "client_max_s", "bytes_up_per_client",
+                "bytes_down_per_client")
+GIB = 1 << 30
 
 
 def _list(kind, text):
@@ -36,31 +67,64 @@ def _list(kind, text):
     return vals
 
 
-def parse_args(argv):
-    """Parse and validate the flags; exits 2 with a message on bad input."""
-    p = argparse.ArgumentParser(prog="python -m bench scaling", description=__doc__)
-    p.add_argument("--protocol", type=lambda s: _list(str, s), default=list(PROTOCOLS))
-    p.add_argument("--clients", type=lambda s: _list(int, s), default=None)
-    p.add_argument("--dim", type=lambda s: _list(int, s), default=None)
-    p.add_argument("--dropout", type=lambda s: _list(float, s), default=[0.0, 0.1, 0.3])
+def _count(text):
+    return [int(float(v)) if "e" in v.lower() else int(v) for v in _list(str, text)]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench scaling", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--protocol", type=lambda s: _list(str, s), default=list(PROTOCOLS),
+                   help="comma list of " + ", ".join(PROTOCOLS) + " (default: all)")
+    p.add_argument("--clients", type=lambda s: _list(int, s), default=None,
+                   help="comma list of n (default 50,100,200; --full 50..1000)")
+    p.add_argument("--dim", type=_count, default=None,
+                   help="comma list of vector lengths, 1e4 style allowed (default 1e4)")
+    p.add_argument("--dropout", type=lambda s: _list(float, s), default=None,
+                   help="comma list of rates in [0, 0.5) (default 0,0.1,0.3; Paillier 0.1)")
     p.add_argument("--out", type=Path, default=Path("bench-out/scaling"))
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--full", action="store_true", help="clients 50..1000, dims 1e4..1e6")
+    p.add_argument("--paillier-key-bits", type=int, default=3072,
+                   help=f"Paillier modulus bits (>= 2048; {MIN_TEST_KEY_BITS}.. for tests only)")
+    p.add_argument("--paillier-sample", type=int, default=2,
+                   help="Paillier clients that really encrypt per point (default 2)")
+    p.add_argument("--max-mem-gib", type=float, default=16.0,
+                   help="skip points whose estimated peak memory exceeds this (default 16)")
+    return p
+
+
+def parse_args(argv):
+    """Parse and validate the flags; exits 2 with a message on bad input."""
+    p = _parser()
     a = p.parse_args(argv)
     bad = [x for x in a.protocol if x not in PROTOCOLS]
     if bad:
         p.error(f"unknown protocol(s) {bad}; choose from {list(PROTOCOLS)}")
-    a.clients = a.clients or ([50, 100, 200, 500, 1000] if a.full else [50, 100, 200])
-    a.dim = a.dim or ([10**4, 10**5, 10**6] if a.full else [10**4])
-    if min(a.clients) < 3:
+    if a.clients is not None and min(a.clients) < 3:
         p.error("--clients: every count must be >= 3")
-    if min(a.dim) < 1:
+    if a.dim is not None and min(a.dim) < 1:
         p.error("--dim: every length must be >= 1")
-    if not all(0.0 <= d < 0.5 for d in a.dropout):
+    if a.dropout is not None and not all(0.0 <= d < 0.5 for d in a.dropout):
         p.error("--dropout: rates must be in [0, 0.5)")
     if a.repeat < 1:
         p.error("--repeat must be >= 1")
+    if a.paillier_sample < 1:
+        p.error("--paillier-sample must be >= 1")
+    if not MIN_TEST_KEY_BITS <= a.paillier_key_bits or a.paillier_key_bits % 16:
+        p.error(f"--paillier-key-bits: a multiple of 16, >= {MIN_TEST_KEY_BITS}")
+    if a.max_mem_gib <= 0:
+        p.error("--max-mem-gib must be > 0")
     return a
+
+
+def grid_for(a, protocol: str) -> list[tuple[int, int, float]]:
+    """(n, dim, dropout) points of one protocol: the flags, else that protocol's defaults."""
+    clients = a.clients or ([50, 100, 200, 500, 1000] if a.full else [50, 100, 200])
+    full_dims = [10**4] if protocol == "paillier" else [10**4, 10**5, 10**6]
+    dims = a.dim or (full_dims if a.full else [10**4])
+    drops = a.dropout or ([0.1] if protocol == "paillier" else [0.0, 0.1, 0.3])
+    return [(n, d, r) for d in dims for r in drops for n in clients]
 
 
 def _config(protocol, n, dim, rate):
@@ -70,109 +134,128 @@ def _config(protocol, n, dim, rate):
     return SecAggConfig(client_ids=ids, threshold=n // 2 + 1, vector_length=dim, modulus_bits=32)
 
 
+def estimate_bytes(protocol: str, n: int, dim: int, a) -> int:
+    """Rough peak memory of one point (calibrated on simulate_round: ~2.5 kB per graph edge)."""
+    if protocol == "paillier":
+        return 200 * (1 << 20) + paillier_bytes(n, dim, a.paillier_key_bits, a.paillier_sample)
+    cfg = _config(protocol, n, dim, 0.1)
+    return 200 * (1 << 20) + (n + 40) * dim * 4 + n * cfg.degree * 2500
+
+
 def run_one(protocol, n, dim, rate, seed):
-    """One round; returns (flat row, per-stage stats)."""
+    """One SecAgg/SecAgg+ round; returns (flat row, per-stage stats)."""
     gen = np.random.default_rng(seed)  # simulation choice only, not a secret
     cfg = _config(protocol, n, dim, rate)
     dtype = np.uint32 if cfg.modulus_bits <= 32 else np.uint64
     inputs = {u: gen.integers(0, 1000, dim).astype(dtype) for u in cfg.client_ids}
     drop = gen.choice(cfg.client_ids, int(rate * n), replace=False).tolist()
     res = simulate_round(cfg, inputs, {"masked_input": drop})
-    row = {"protocol": protocol, "n": n, "dim": dim, "dropout": rate, "included": len(res.included)}
-    row.update({k: res.stats[k] for k in FIELDS[5:10]})
+    want = np.zeros(dim, dtype=dtype)
+    for u in res.included:
+        want += inputs[u]
+    if not np.array_equal(res.sum, want):
+        raise AssertionError(f"{protocol} sum is wrong at n={n}, dim={dim}")
+    row = {"protocol": protocol, "n": n, "dim": dim, "dropout": rate, "k": cfg.degree,
+           "t": cfg.threshold, "included": len(res.included)}
+    row.update({k: res.stats[k] for k in _SIM_FIGURES})
     return row, res.stats.get("stages", {})
 
 
-def slope(xs, ys):
-    """Least-squares slope of log(y) vs log(x)."""
-    if len(set(xs)) < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+def _primitives(cache: dict, row: dict) -> dict:
+    """Mask/AES ratio and Shamir costs at this round's (k, t, dim), measured once per triple."""
+    key = (row["k"], row["t"], row["dim"])
+    if key not in cache:
+        cache[key] = {**primitives.mask_vs_aes(row["k"] + 1, row["dim"]),
+                      **primitives.shamir_costs(row["k"] + 1, row["t"])}
+    return cache[key]
 
 
-def summarize(rows):
-    """Markdown table (means over repeats) plus fitted growth exponents per protocol."""
-    lines = ["| protocol | n | dim | dropout | server s | client mean s | client max s "
-             "| up B/client | down B/client |", "|" + "---|" * 9]
-    for r in rows:
-        lines.append(f"| {r['protocol']} | {r['n']} | {r['dim']} | {r['dropout']} | "
-                     f"{r['server_s']:.3f} | {r['client_mean_s']:.4f} | {r['client_max_s']:.4f} | "
-                     f"{r['bytes_up_per_client']:.0f} | {r['bytes_down_per_client']:.0f} |")
-    lines.append("")
-    for proto in sorted({r["protocol"] for r in rows}):
-        sel = [r for r in rows if r["protocol"] == proto]
-        for key, role in (("client_mean_s", "client"), ("server_s", "server")):
-            s = slope([r["n"] for r in sel], [max(r[key], 1e-9) for r in sel])
-            lines.append(f"- {proto} {role} cost ~ n^{s:.2f}")
-    lines.append(f"- Reference, {BONAWITZ}: 0.85 s/client and 62 s server at n=500, 100K values, "
-                 "10% dropout; ~180 s server at n=1000.")
-    return "\n".join(lines)
+def _keypair(a, protocols):
+    if "paillier" not in protocols:
+        return None, None
+    if a.paillier_key_bits < 2048:
+        warnings.warn(f"{a.paillier_key_bits}-bit Paillier keys can be factored by anyone: tests "
+                      "only, the timings say nothing about a real deployment", stacklevel=2)
+    t0 = time.perf_counter()
+    keypair = PaillierKeyPair.generate(a.paillier_key_bits)
+    return keypair, time.perf_counter() - t0
 
 
-def plot(rows, stages, out):
-    """time-vs-n (log-log, per role), bytes-vs-n, and stage breakdown PNGs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _warm_up(protocols, keypair):
+    """Untimed: numba JIT, imports, first-call caches."""
+    run_one("secagg", 5, 16, 0.0, seed=0)
+    if keypair is not None:
+        run_paillier(3, 16, 0.0, 0, keypair, 1)
 
-    keys = sorted({(r["protocol"], r["dim"], r["dropout"]) for r in rows})
-    for fname, cols, ylabel in (("time_vs_n.png", ("client_mean_s", "server_s"), "seconds"),
-                                ("bytes_vs_n.png", ("bytes_up_per_client",
-                                                    "bytes_down_per_client"), "bytes per client")):
-        fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-        for ax, col in zip(axes, cols, strict=True):
-            for k in keys:
-                sel = sorted((r for r in rows if (r["protocol"], r["dim"], r["dropout"]) == k),
-                             key=lambda r: r["n"])
-                ax.plot([r["n"] for r in sel], [max(r[col], 1e-9) for r in sel], "o-",
-                        label=f"{k[0]} dim={k[1]} drop={k[2]}")
-            if fname == "time_vs_n.png":
-                i = 1 if col == "client_mean_s" else 2
-                pts = [(p[0], p[i]) for p in BONAWITZ_POINTS if p[i] is not None]
-                ax.plot(*zip(*pts, strict=True), "k*", ms=12, label=BONAWITZ + ", 100K values")
-            ax.set(xscale="log", yscale="log", xlabel="clients n", ylabel=ylabel, title=col)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / fname, dpi=100)
-        plt.close(fig)
-    fig, ax = plt.subplots(figsize=(12, 5))
-    names = sorted({s for st in stages for s in st[1]})
-    labels = [f"{r['protocol']}\nn={r['n']} d={r['dropout']}" for r in rows]
-    bottom = np.zeros(len(rows))
-    for name in names:
-        vals = np.array([st[1].get(name, {}).get("server_s", 0.0) for st in stages])
-        ax.bar(range(len(rows)), vals, bottom=bottom, label=name)
-        bottom += vals
-    ax.set_xticks(range(len(rows)), labels, fontsize=6, rotation=90)
-    ax.set(ylabel="server seconds", title="server time by stage")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "stages.png", dpi=100)
-    plt.close(fig)
+
+def plan(a):
+    """The points to run and the ones skipped for memory, with the reason."""
+    todo, skipped = [], []
+    for p in a.protocol:
+        for n, d, r in grid_for(a, p):
+            need = estimate_bytes(p, n, d, a)
+            if need > a.max_mem_gib * GIB:
+                skipped.append({"protocol": p, "n": n, "dim": d, "dropout": r, "reason":
+                                f"needs ~{need / GIB:.1f} GiB > --max-mem-gib {a.max_mem_gib:g}"})
+            else:
+                todo.extend((p, n, d, r, k) for k in range(a.repeat))
+    return todo, skipped
+
+
+def _run_point(p, n, d, r, seed, a, keypair, cache):
+    t0 = time.perf_counter()
+    if p == "paillier":
+        row, st = run_paillier(n, d, r, seed, keypair, a.paillier_sample)
+    else:
+        row, st = run_one(p, n, d, r, seed)
+        row.update(_primitives(cache, row))
+    row["wall_s"] = time.perf_counter() - t0
+    return row, st
+
+
+def _write(out: Path, rows, stages) -> None:
+    with open(out / "results.jsonl", "w") as fj:
+        for row, (_, st) in zip(rows, stages, strict=True):
+            fj.write(json.dumps({**row, "stages": st}) + "\n")
+    with open(out / "results.csv", "w", newline="") as fc:
+        w = csv.DictWriter(fc, fieldnames=FIELDS, restval="", extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def main(argv=None):
     """Run the grid, write results.jsonl / results.csv / PNGs / summary.md; print the summary."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     a = parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    grid = [(p, n, d, r, k) for p in a.protocol for d in a.dim for r in a.dropout
-            for n in a.clients for k in range(a.repeat)]
-    run_one("secagg", 5, 16, 0.0, seed=0)  # untimed warm-up (numba JIT, imports)
-    rows, stages = [], []
-    with open(a.out / "results.jsonl", "w") as fj:
-        for i, (p, n, d, r, k) in enumerate(tqdm(grid, desc="scaling")):
-            row, st = run_one(p, n, d, r, seed=i)
-            row["repeat"] = k
-            rows.append(row)
-            stages.append((row, st))
-            fj.write(json.dumps({**row, "stages": st}) + "\n")
-    with open(a.out / "results.csv", "w", newline="") as fc:
-        w = csv.DictWriter(fc, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    plot(rows, stages, a.out)
-    text = summarize(rows)
+    start = time.perf_counter()
+    info = machine_info()
+    print("machine:", machine_line(info))
+    todo, skipped = plan(a)
+    for s in skipped:
+        print(f"skipping {s['protocol']} n={s['n']} dim={s['dim']} dropout={s['dropout']}: "
+              f"{s['reason']}")
+    keypair, keygen_s = _keypair(a, {p for p, *_ in todo})
+    _warm_up(a.protocol, keypair)
+    rows, stages, cache = [], [], {}
+    for i, (p, n, d, r, k) in enumerate(tqdm(todo, desc="scaling")):
+        row, st = _run_point(p, n, d, r, i + 1, a, keypair, cache)
+        row["repeat"] = k
+        rows.append(row)
+        stages.append((row, st))
+    _write(a.out, rows, stages)
+    if rows:
+        plot_time(rows, a.out, BONAWITZ, machine_line(info))
+        plot_bytes(rows, a.out)
+        plot_stages(rows, stages, a.out)
+    meta = {"command": "python -m bench scaling " + " ".join(argv), "machine": info,
+            "machine_line": machine_line(info), "skipped": skipped, "keygen_s": keygen_s,
+            "paillier_key_bits": a.paillier_key_bits if keypair else None,
+            "paillier_sample": a.paillier_sample, "reference": BONAWITZ,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "wall_s": time.perf_counter() - start}
+    (a.out / "run.json").write_text(json.dumps(meta, indent=1) + "\n")
+    text = summarize(rows, meta)
     (a.out / "summary.md").write_text(text + "\n")
     print(text)
-    return 0 if all(math.isfinite(r["server_s"]) for r in rows) else 1
+    return 0 if rows and all(math.isfinite(r["server_s"]) for r in rows) else 1

@@ -7,36 +7,101 @@ import sys
 
 import pytest
 
-from bench.scaling import main
+from bench.scaling import FIELDS, main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = ["--clients", "5,8", "--dim", "100", "--dropout", "0,0.2", "--paillier-key-bits", "128"]
 
 
-def test_tiny_grid_writes_consistent_outputs(tmp_path):
-    argv = ["--protocol", "secagg,secagg+", "--clients", "5,8", "--dim", "100",
-            "--dropout", "0,0.2", "--out", str(tmp_path)]
-    assert main(argv) == 0
-    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 8
-    for r in rows:
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scaling")
+    with pytest.warns(UserWarning, match="factored"):
+        code = main(["--protocol", "secagg,secagg+,paillier", *TINY, "--out", str(out)])
+    assert code == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return out, rows
+
+
+def test_every_protocol_and_point_is_written(tiny_run):
+    out, rows = tiny_run
+    assert len(rows) == 12
+    assert {r["protocol"] for r in rows} == {"secagg", "secagg+", "paillier"}
+    with open(out / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 12 and list(table[0]) == FIELDS
+    for name in ("time_vs_n.png", "bytes_vs_n.png", "stages.png"):
+        assert (out / name).read_bytes()[:8] == PNG
+    meta = json.loads((out / "run.json").read_text())
+    assert isinstance(meta["machine"]["gmpy2"], bool) and meta["skipped"] == []
+
+
+@pytest.mark.parametrize("protocol", ["secagg", "secagg+", "paillier"])
+def test_round_figures_are_sensible(tiny_run, protocol):
+    for r in (r for r in tiny_run[1] if r["protocol"] == protocol):
         assert r["server_s"] > 0 and r["client_mean_s"] > 0
         assert r["client_max_s"] >= r["client_mean_s"]
-        assert r["bytes_up_per_client"] >= 100 * 4  # at least the 32-bit masked vector
         assert r["included"] == r["n"] - int(r["dropout"] * r["n"])
+        assert r["wall_s"] >= r["server_s"]
+
+
+@pytest.mark.parametrize("protocol", ["secagg", "secagg+"])
+def test_masking_rows_carry_mask_ratio_and_shamir_costs(tiny_run, protocol):
+    for r in (r for r in tiny_run[1] if r["protocol"] == protocol):
+        assert r["bytes_up_per_client"] >= 100 * 4  # at least the 32-bit masked vector
         assert "masked_input" in r["stages"]
-    with open(tmp_path / "results.csv") as f:
-        assert len(list(csv.DictReader(f))) == 8
-    for name in ("time_vs_n.png", "bytes_vs_n.png", "stages.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "client cost ~ n^" in (tmp_path / "summary.md").read_text()
+        assert r["mask_seeds"] == r["k"] + 1 and 2 <= r["t"] <= r["k"] + 1
+        assert r["mask_to_aes_ratio"] > 0 and r["aes_s"] > 0 and r["aes_gb_per_s"] > 0
+        assert r["mask_to_aes_ratio"] == pytest.approx(r["mask_s"] / r["aes_s"])
+        assert r["shamir_points"] == r["k"] + 1
+        assert r["shamir_split_s"] > 0 and r["shamir_reconstruct_s"] > 0
+        assert r["keyholder_s"] is None if "keyholder_s" in r else True
+
+
+def test_paillier_rows_carry_roles_and_sampling(tiny_run):
+    for r in (r for r in tiny_run[1] if r["protocol"] == "paillier"):
+        assert r["keyholder_s"] > 0 and r["paillier_key_bits"] == 128
+        assert r["paillier_encrypted_clients"] == min(2, r["included"])
+        assert r["bytes_up_per_client"] > r["paillier_ciphertexts"] * 2 * 128 / 8
+        assert set(r["stages"]) == {"encrypt", "add", "decrypt"}
+        assert "mask_to_aes_ratio" not in r
+
+
+def test_summary_keeps_slopes_reference_machine_and_sampling(tiny_run):
+    text = (tiny_run[0] / "summary.md").read_text()
+    for needle in ("client slope", "client ~ log n", "client ~ n:", "Bonawitz et al. 2017",
+                   "other hardware", "0.85 s", "62 s", "Machine:", "Python", "gmpy2",
+                   "Mask/AES ratio", "key holder", "Sampled, not extrapolated"):
+        assert needle in text, needle
+
+
+def test_points_over_the_memory_cap_are_skipped_with_a_reason(tmp_path, capsys):
+    argv = ["--protocol", "secagg+", "--clients", "5", "--dim", "100,1000000",
+            "--dropout", "0", "--max-mem-gib", "0.3", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert "skipping secagg+ n=5 dim=1000000" in capsys.readouterr().out
+    rows = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert [json.loads(r)["dim"] for r in rows] == [100]
+    assert "Skipped points" in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("flags, msg", [
-    (["--protocol", "nope"], "unknown protocol"),
     (["--clients", "a,b"], "comma list"),
     (["--dropout", "0.9"], "--dropout"),
     (["--clients", "2"], "--clients"),
+    (["--paillier-key-bits", "100"], "--paillier-key-bits"),
+    (["--paillier-sample", "0"], "--paillier-sample"),
+    (["--max-mem-gib", "0"], "--max-mem-gib"),
 ])
-def test_bad_flags_exit_nonzero_with_message(flags, msg):
-    p = subprocess.run([sys.executable, "-m", "bench", "scaling", *flags],
+def test_bad_flags_exit_2_with_message(flags, msg, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(flags)
+    assert exc.value.code == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_bad_flag_through_the_command_line_exits_nonzero():
+    p = subprocess.run([sys.executable, "-m", "bench", "scaling", "--protocol", "nope"],
                        capture_output=True, text=True)
     assert p.returncode != 0
-    assert msg in p.stderr
+    assert "unknown protocol" in p.stderr
