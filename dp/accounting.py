@@ -41,8 +41,7 @@ def rdp_to_epsilon(orders: Sequence[float], rdp: Sequence[float], delta: float) 
 
     Same conversion as ``dp_accounting.rdp.compute_epsilon``, in pure Python.
     """
-    if not 0 < delta < 1:
-        raise DPError(f"delta must be in (0, 1), got {delta}")
+    _check_delta(delta)
     best, best_order = math.inf, float("nan")
     for a, r in zip(orders, rdp, strict=True):
         if r < 0 or delta**2 + math.expm1(-r) > 0:
@@ -58,8 +57,18 @@ def rdp_to_epsilon(orders: Sequence[float], rdp: Sequence[float], delta: float) 
 
 def _check_positive(**kw: float) -> None:
     for name, v in kw.items():
-        if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+        if isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
             raise DPError(f"{name} must be a positive finite number, got {v!r}")
+
+
+def _check_delta(delta: float) -> None:
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+        raise DPError(f"delta must be in (0, 1), got {delta!r}")
+
+
+def _check_count(name: str, v: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+        raise DPError(f"{name} must be an int >= 1, got {v!r}")
 
 
 def gaussian_rdp(orders: Sequence[float], noise_multiplier: float) -> np.ndarray:
@@ -84,8 +93,10 @@ def ddg_rdp(
     eps(alpha) = min(alpha s^2 / 2 + tau d, alpha/2 (s + sqrt(d) tau)^2). sigma >= 1/2 required.
     """
     _check_positive(l2_sensitivity=l2_sensitivity, sigma=sigma)
-    if sigma < 0.5 or num_clients < 1 or dimension < 1:
-        raise DPError("need sigma >= 1/2, num_clients >= 1 and dimension >= 1")
+    if sigma < 0.5:
+        raise DPError(f"sigma must be >= 1/2 (KLS 2021, Thm. 1), got {sigma!r}")
+    _check_count("num_clients", num_clients)
+    _check_count("dimension", dimension)
     a = np.asarray(orders, dtype=np.float64)
     s = l2_sensitivity / (math.sqrt(num_clients) * sigma)
     tau = ddg_tau(sigma, num_clients)
@@ -101,6 +112,8 @@ def skellam_rdp(
     ``l1_sensitivity`` defaults to D2^2 (valid for integer vectors: |x|_1 <= |x|_2^2).
     """
     _check_positive(l2_sensitivity=l2_sensitivity, mu=mu)
+    if l1_sensitivity is not None:
+        _check_positive(l1_sensitivity=l1_sensitivity)
     d1 = l2_sensitivity**2 if l1_sensitivity is None else l1_sensitivity
     a = np.asarray(orders, dtype=np.float64)
     d2 = l2_sensitivity**2
@@ -108,43 +121,76 @@ def skellam_rdp(
     return a * d2 / (4 * mu) + extra
 
 
-def _log_comb(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+def _integer_orders(orders: Sequence[float]) -> list[int]:
+    """max(2, ceil(order)) for each order; DPError unless every order is finite and > 1."""
+    out = []
+    for order in orders:
+        if not (isinstance(order, int | float | np.integer | np.floating) and math.isfinite(order)
+                and order > 1):
+            raise DPError(f"RDP orders must be finite numbers > 1, got {order!r}")
+        out.append(max(2, math.ceil(order)))
+    return out
+
+
+def _check_probability(q: float, name: str = "sampling_probability") -> float:
+    if isinstance(q, bool) or not isinstance(q, int | float) or not 0 < q <= 1:
+        raise DPError(f"{name} must be in (0, 1], got {q!r}")
+    return float(q)
+
+
+def _zhu_wang_log_sum(alpha: int, q: float, eps: np.ndarray, log_fact: np.ndarray) -> float:
+    """log of the bracket in :func:`subsampled_rdp` at integer ``alpha``, all in log space.
+
+    ``eps[j]`` is the unsampled RDP at order j. Every term is formed as a logarithm (no power of
+    1 - q or q is evaluated directly), so nothing underflows to log(0) for q near 1 or large alpha.
+    """
+    log_q, log_p = math.log(q), math.log1p(-q)
+    terms = [(alpha - 1) * log_p + math.log1p((alpha - 1) * q),
+             math.log(alpha * (alpha - 1) / 2) + 2 * log_q + (alpha - 2) * log_p + eps[2]]
+    if alpha >= 3:
+        j = np.arange(3, alpha + 1)
+        log_comb = log_fact[alpha] - log_fact[j] - log_fact[alpha - j]
+        terms.extend(math.log(3) + (j - 1) * eps[j] + log_comb + (alpha - j) * log_p + j * log_q)
+    t = np.asarray(terms, dtype=np.float64)
+    m = float(t.max())
+    if not math.isfinite(m):
+        return m
+    return m + math.log(float(np.exp(t - m).sum()))
 
 
 def subsampled_rdp(orders: Sequence[float], q: float, rdp_of: Any) -> np.ndarray:
-    """Poisson-subsampled RDP for any mechanism (Zhu & Wang 2019, general upper bound):
+    """Poisson-subsampled RDP for any mechanism (Zhu & Wang 2019, Thm. 6, general upper bound):
 
     (a-1) eps'(a) <= log[(1-q)^(a-1) (a q - q + 1) + C(a,2) q^2 (1-q)^(a-2) e^eps(2)
-                         + 3 sum_{j>=3} C(a,j) q^j (1-q)^(a-j) e^((j-1) eps(j))].
+                         + 3 sum_{j>=3} C(a,j) q^j (1-q)^(a-j) e^((j-1) eps(j))],
 
-    ``rdp_of(alpha)`` gives the unsampled RDP at integer alpha. Non-integer orders are
-    evaluated at ceil(alpha) (RDP is non-decreasing in alpha, so this is an upper bound).
+    evaluated in log space for every q in (0, 1] (q = 1 is the unsampled curve).
+    ``rdp_of(alpha)`` gives the unsampled RDP at integer alpha, and is called once per integer
+    order. Non-integer orders are evaluated at ceil(alpha) (RDP is non-decreasing in alpha, so
+    this is an upper bound). The result is also capped by the unsampled RDP.
     """
-    if not 0 < q <= 1:
-        raise DPError(f"sampling probability must be in (0, 1], got {q}")
-    out = []
-    for order in orders:
-        alpha = max(2, math.ceil(order))
-        if q == 1:
-            out.append(rdp_of(alpha))
-            continue
-        logs = [math.log((1 - q) ** (alpha - 1) * (alpha * q - q + 1))]
-        logs.append(math.log(math.comb(alpha, 2)) + 2 * math.log(q) + (alpha - 2) * math.log1p(-q)
-                    + rdp_of(2))
-        for j in range(3, alpha + 1):
-            logs.append(math.log(3) + (j - 1) * rdp_of(j) + _log_comb(alpha, j)
-                        + (alpha - j) * math.log1p(-q) + j * math.log(q))
-        m = max(logs)
-        lse = m + math.log(sum(math.exp(v - m) for v in logs))
-        out.append(min(lse / (alpha - 1), rdp_of(alpha)))
-    return np.asarray(out, dtype=np.float64)
+    q = _check_probability(q)
+    ints = _integer_orders(orders)
+    if not ints:
+        return np.zeros(0, dtype=np.float64)
+    top = max(ints)
+    eps = np.full(top + 1, np.nan)
+    for j in (range(2, top + 1) if q < 1 else sorted(set(ints))):
+        eps[j] = float(rdp_of(j))
+    if q == 1:
+        return np.asarray([eps[a] for a in ints], dtype=np.float64)
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, top + 1, dtype=np.float64)))])
+    cache: dict[int, float] = {}
+    for a in set(ints):
+        cache[a] = min(_zhu_wang_log_sum(a, q, eps, log_fact) / (a - 1), eps[a])
+    return np.asarray([cache[a] for a in ints], dtype=np.float64)
 
 
 # --- dp-accounting wrappers -------------------------------------------------------------------
 
 
 def _epsilon(event: Any, delta: float, method: str, relation: str = "add_remove") -> float:
+    _check_delta(delta)
     dpa = _dpa()
     rel = {
         "add_remove": dpa.NeighboringRelation.ADD_OR_REMOVE_ONE,
@@ -161,9 +207,9 @@ def _epsilon(event: Any, delta: float, method: str, relation: str = "add_remove"
 
 
 def _sampled(event: Any, sampling_probability: float, steps: int) -> Any:
+    _check_probability(sampling_probability)
+    _check_count("steps", steps)
     dpa = _dpa()
-    if not 0 < sampling_probability <= 1 or steps < 1:
-        raise DPError("need 0 < sampling_probability <= 1 and steps >= 1")
     if sampling_probability < 1:
         event = dpa.PoissonSampledDpEvent(sampling_probability, event)
     return dpa.SelfComposedDpEvent(event, steps) if steps > 1 else event
@@ -197,6 +243,9 @@ def randomized_response_epsilon(
 ) -> float:
     """epsilon of k-ary randomized response (REPLACE_ONE): with probability ``noise_parameter`` the
     output is uniform over ``num_buckets``, otherwise the true bucket."""
+    _check_probability(noise_parameter, "noise_parameter")
+    if isinstance(num_buckets, bool) or not isinstance(num_buckets, int) or num_buckets < 2:
+        raise DPError(f"num_buckets must be an int >= 2, got {num_buckets!r}")
     event = _sampled(_dpa().RandomizedResponseDpEvent(noise_parameter, num_buckets), 1.0, steps)
     return _epsilon(event, delta, method, relation="replace_one")
 
@@ -211,6 +260,10 @@ class GaussianEvent:
     noise_multiplier: float
     sampling_probability: float = 1.0
 
+    def __post_init__(self) -> None:
+        _check_positive(noise_multiplier=self.noise_multiplier)
+        _check_probability(self.sampling_probability)
+
     def rdp(self, orders: Sequence[float]) -> np.ndarray:
         """RDP curve at ``orders`` (dp-accounting)."""
         dpa = _dpa()
@@ -224,6 +277,9 @@ class LaplaceEvent:
     """Laplace mechanism, scale / L1 sensitivity."""
 
     noise_multiplier: float
+
+    def __post_init__(self) -> None:
+        _check_positive(noise_multiplier=self.noise_multiplier)
 
     def rdp(self, orders: Sequence[float]) -> np.ndarray:
         """RDP curve at ``orders`` (dp-accounting)."""
@@ -243,13 +299,15 @@ class DistributedDiscreteGaussianEvent:
     dimension: int
     sampling_probability: float = 1.0
 
+    def __post_init__(self) -> None:
+        self.rdp([2])  # validates every field now (DPError naming it), not at the first record
+        _check_probability(self.sampling_probability)
+
     def rdp(self, orders: Sequence[float]) -> np.ndarray:
         """RDP curve at ``orders`` (KLS 2021; Zhu-Wang for sampling)."""
         kw = dict(l2_sensitivity=self.l2_sensitivity, sigma=self.sigma,
                   num_clients=self.num_clients, dimension=self.dimension)
-        if self.sampling_probability == 1.0:
-            return ddg_rdp(orders, **kw)
-        return subsampled_rdp(orders, self.sampling_probability, lambda a: float(ddg_rdp([a], **kw)[0]))
+        return _sampled_curve(orders, self.sampling_probability, lambda a: ddg_rdp(a, **kw))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,13 +319,27 @@ class SkellamEvent:
     l1_sensitivity: float | None = None
     sampling_probability: float = 1.0
 
+    def __post_init__(self) -> None:
+        self.rdp([2])  # validates every field now (DPError naming it), not at the first record
+        _check_probability(self.sampling_probability)
+
     def rdp(self, orders: Sequence[float]) -> np.ndarray:
         """RDP curve at ``orders`` (AKL 2021; Zhu-Wang for sampling)."""
         kw = dict(l2_sensitivity=self.l2_sensitivity, mu=self.mu, l1_sensitivity=self.l1_sensitivity)
-        if self.sampling_probability == 1.0:
-            return skellam_rdp(orders, **kw)
-        return subsampled_rdp(orders, self.sampling_probability,
-                              lambda a: float(skellam_rdp([a], **kw)[0]))
+        return _sampled_curve(orders, self.sampling_probability, lambda a: skellam_rdp(a, **kw))
+
+
+def _sampled_curve(orders: Sequence[float], q: float, curve: Any) -> np.ndarray:
+    """``curve`` (unsampled RDP of an order array) Poisson-subsampled at rate q, capped by
+    ``curve`` itself; it is evaluated once, at every integer order the Zhu-Wang bound needs."""
+    _check_probability(q)
+    if q == 1:
+        return np.asarray(curve(np.asarray(orders, dtype=np.float64)), dtype=np.float64)
+    ints = _integer_orders(orders)
+    table = np.asarray(curve(np.arange(2, max(ints, default=2) + 1, dtype=np.float64)))
+    sampled = subsampled_rdp(orders, q, lambda a: table[a - 2])
+    # at a fractional order the bound above is taken at ceil(order); never exceed no sampling
+    return np.minimum(sampled, curve(np.asarray(orders, dtype=np.float64)))
 
 
 Event = GaussianEvent | LaplaceEvent | DistributedDiscreteGaussianEvent | SkellamEvent

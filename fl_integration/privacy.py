@@ -6,7 +6,6 @@ example counts are per-client data that the noise does not cover.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -142,13 +141,7 @@ class PrivacyTracker:
         return self.epsilon()
 
     def _curve(self, event: object) -> np.ndarray:
-        try:
-            return np.asarray(event.rdp(self.ledger.orders))  # type: ignore[attr-defined]
-        except (ValueError, OverflowError):
-            # dp's subsampled bound under/overflows for large sampling rates at high orders:
-            # fall back to no amplification (q = 1), which can only overstate ε.
-            full = dataclasses.replace(event, sampling_probability=1.0)  # type: ignore[type-var]
-            return np.asarray(full.rdp(self.ledger.orders))
+        return np.asarray(event.rdp(self.ledger.orders))  # type: ignore[attr-defined]
 
     def epsilon(self) -> float:
         """ε so far (0 before any round)."""

@@ -148,3 +148,185 @@ def test_laplace_event_in_ledger():
     ledger.record(A.LaplaceEvent(noise_multiplier=1.0), steps=2)
     # pure 1-DP twice is 2-DP; RDP conversion at finite orders costs a little on top
     assert 1.5 < ledger.epsilon(1e-6) < 2.01
+
+
+# --- Poisson subsampling (Zhu & Wang 2019) cross-checked with dp-accounting -------------------
+
+GRID_Q = [1e-3, 0.01, 0.1, 0.5, 0.8, 0.99, 1.0]
+GRID_SIGMA = [0.5, 1.0, 2.0, 5.0]
+INT_ORDERS = [2, 3, 4, 5, 8, 16, 32, 64, 128, 256, 512, 1024]
+
+
+def _dpa_sampled_gaussian(q, sigma, orders):
+    import dp_accounting as dpa
+
+    acc = dpa.rdp.RdpAccountant(orders=list(orders))
+    acc.compose(dpa.PoissonSampledDpEvent(q, dpa.GaussianDpEvent(sigma)))
+    return np.asarray(acc._rdp, dtype=np.float64)
+
+
+@pytest.mark.parametrize("q", GRID_Q)
+@pytest.mark.parametrize("sigma", GRID_SIGMA)
+def test_subsampled_bound_is_sandwiched_by_dp_accounting(q, sigma):
+    """For the Gaussian, dp-accounting's RDP is exact (Mironov et al. 2019) and equals the
+    Zhu-Wang sum without the factor 3, so at integer orders:
+    exact <= ours <= exact + log(3)/(alpha - 1). Before the fix, q = 0.8 / 0.99 raised
+    'math domain error' ((1-q)^(alpha-1) underflowed to 0 and was passed to log)."""
+    a = np.asarray(INT_ORDERS, dtype=np.float64)
+    ours = A.subsampled_rdp(INT_ORDERS, q, lambda k: k / (2 * sigma**2))
+    exact = _dpa_sampled_gaussian(q, sigma, INT_ORDERS)
+    assert np.all(np.isfinite(ours))
+    assert np.all(ours >= exact - 1e-12 * np.maximum(1.0, exact))
+    assert np.all(ours <= exact + math.log(3) / (a - 1) + 1e-9 * np.maximum(1.0, exact))
+    if q == 1:
+        assert np.array_equal(ours, a / (2 * sigma**2))
+
+
+@pytest.mark.parametrize("q", [0.01, 0.8, 0.99])
+def test_subsampled_bound_at_fractional_orders_is_the_next_integer(q):
+    frac = [1.1, 1.5, 2.5, 10.5, 63.2]
+    ours = A.subsampled_rdp(frac, q, lambda k: k / 2.0)
+    at_ceil = A.subsampled_rdp([2, 2, 3, 11, 64], q, lambda k: k / 2.0)
+    assert np.array_equal(ours, at_ceil)
+    exact = _dpa_sampled_gaussian(q, 1.0, frac)
+    ok = np.isfinite(exact)  # dp-accounting gives up (inf) at some fractional orders for large q
+    assert ok.sum() >= 3
+    assert np.all(ours[ok] >= exact[ok] - 1e-12 * np.maximum(1.0, exact[ok]))
+
+
+def test_subsampled_bound_over_the_default_orders_near_q_one():
+    for q in [0.8, 0.9, 0.99, 0.999999, 1.0]:
+        curve = A.subsampled_rdp(A.DEFAULT_ORDERS, q, lambda k: k / 2.0)
+        assert np.all(np.isfinite(curve)) and np.all(curve > 0)
+        assert np.all(np.diff(curve) >= -1e-12)  # non-decreasing in the order
+
+
+@pytest.mark.parametrize("q", [0.8, 0.99])
+def test_distributed_events_accept_large_sampling_rates(q):
+    ddg = dict(l2_sensitivity=300.0, sigma=40.0, num_clients=20, dimension=4096)
+    sk = dict(l2_sensitivity=300.0, mu=20 * 40.0**2 / 2)
+    for cls, kw in ((A.DistributedDiscreteGaussianEvent, ddg), (A.SkellamEvent, sk)):
+        full = cls(**kw).rdp(A.DEFAULT_ORDERS)
+        sampled = cls(sampling_probability=q, **kw).rdp(A.DEFAULT_ORDERS)
+        assert np.all(np.isfinite(sampled)) and np.all(sampled <= full)
+        ledger = A.PrivacyLedger()
+        ledger.record(cls(sampling_probability=q, **kw), steps=5)
+        assert 0 < ledger.epsilon(1e-5) < math.inf
+
+
+@pytest.mark.parametrize("q", [0.001, 0.3, 0.8])
+def test_subsampled_unsampled_curve_is_evaluated_once_per_integer_order(q):
+    calls = []
+    A.subsampled_rdp(A.DEFAULT_ORDERS, q, lambda k: calls.append(k) or k / 2.0)
+    assert sorted(calls) == list(range(2, 1025))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: A.subsampled_rdp([2], 0.0, lambda k: k),
+        lambda: A.subsampled_rdp([2], 1.5, lambda k: k),
+        lambda: A.subsampled_rdp([2], float("nan"), lambda k: k),
+        lambda: A.subsampled_rdp([1.0], 0.5, lambda k: k),
+        lambda: A.subsampled_rdp([float("inf")], 0.5, lambda k: k),
+    ],
+)
+def test_subsampled_bad_inputs(call):
+    with pytest.raises(DPError, match="sampling_probability|orders"):
+        call()
+
+
+# --- our RDP formulas against the exact Renyi divergence, computed numerically in 1-D ----------
+
+
+def _renyi(logp: np.ndarray, logq: np.ndarray, alpha: float) -> float:
+    from scipy.special import logsumexp
+
+    return float(logsumexp(alpha * logp + (1 - alpha) * logq) / (alpha - 1))
+
+
+def _shift_divergence(logp: np.ndarray, shift: int, alpha: float) -> float:
+    """max of D_alpha(P || P + shift) and D_alpha(P + shift || P) for an integer pmf on a window
+    wide enough that the cut-off mass is negligible."""
+    lq = np.roll(logp, shift)
+    keep = slice(shift, logp.size - shift)
+    p, q = logp[keep], lq[keep]
+    return max(_renyi(p, q, alpha), _renyi(q, p, alpha))
+
+
+@pytest.mark.parametrize("mu", [0.5, 5.0, 50.0, 500.0])
+@pytest.mark.parametrize("shift", [1, 3])
+def test_skellam_rdp_bounds_the_exact_divergence(mu, shift):
+    """AKL 2021 with variance 2 mu: a factor-2 slip in mu (variance vs Poisson rate) fails here,
+    since for large mu the exact divergence is the Gaussian's alpha D^2 / (4 mu)."""
+    from scipy.special import ive
+
+    r = int(60 * math.sqrt(2 * mu) + 200)
+    k = np.arange(-r, r + 1)
+    with np.errstate(divide="ignore"):
+        logp = np.log(ive(np.abs(k), 2 * mu))
+    logp = np.maximum(logp, -700.0)
+    for alpha in [1.5, 2, 8, 32]:
+        exact = _shift_divergence(logp, shift, alpha)
+        ours = float(A.skellam_rdp([alpha], l2_sensitivity=shift, mu=mu)[0])
+        assert ours >= exact
+    if mu >= 500:  # and it is tight in the Gaussian limit
+        assert ours <= 1.01 * exact
+
+
+@pytest.mark.parametrize("sigma", [0.5, 0.7, 1.0, 2.0])
+@pytest.mark.parametrize("n", [1, 2, 5, 20])
+def test_ddg_rdp_bounds_the_exact_divergence(sigma, n):
+    """The sum of n discrete Gaussians N_Z(0, sigma^2) (exact convolution) shifted by 1 or 2."""
+    r = int(40 * sigma + 40)
+    z = np.arange(-r, r + 1)
+    p = np.exp(-(z**2) / (2 * sigma**2))
+    total = np.ones(1)
+    for _ in range(n):
+        total = np.convolve(total, p / p.sum())
+    logp = np.log(np.maximum(total, 1e-300))
+    for shift in (1, 2):
+        for alpha in [1.5, 2, 8, 32]:
+            exact = _shift_divergence(logp, shift, alpha)
+            ours = float(A.ddg_rdp([alpha], l2_sensitivity=shift, sigma=sigma, num_clients=n,
+                                   dimension=1)[0])
+            assert ours >= exact * (1 - 1e-9)
+
+
+# --- typed errors with the parameter's name -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: A.gaussian_epsilon(0.0, 1e-5), "noise_multiplier"),
+        (lambda: A.gaussian_epsilon(-1.0, 1e-5), "noise_multiplier"),
+        (lambda: A.gaussian_epsilon(1.0, 0.0), "delta"),
+        (lambda: A.gaussian_epsilon(1.0, 1.0), "delta"),
+        (lambda: A.gaussian_epsilon(1.0, float("nan")), "delta"),
+        (lambda: A.gaussian_epsilon(1.0, 1e-5, sampling_probability=0.0), "sampling_probability"),
+        (lambda: A.gaussian_epsilon(1.0, 1e-5, sampling_probability=1.01), "sampling_probability"),
+        (lambda: A.gaussian_epsilon(1.0, 1e-5, steps=0), "steps"),
+        (lambda: A.gaussian_epsilon(1.0, 1e-5, steps=2.5), "steps"),
+        (lambda: A.laplace_epsilon(1.0, 2.0), "delta"),
+        (lambda: A.randomized_response_epsilon(0.0, 2, 1e-5), "noise_parameter"),
+        (lambda: A.randomized_response_epsilon(0.5, 1, 1e-5), "num_buckets"),
+        (lambda: A.GaussianEvent(noise_multiplier=0.0), "noise_multiplier"),
+        (lambda: A.GaussianEvent(noise_multiplier=1.0, sampling_probability=0.0),
+         "sampling_probability"),
+        (lambda: A.LaplaceEvent(noise_multiplier=-2.0), "noise_multiplier"),
+        (lambda: A.DistributedDiscreteGaussianEvent(l2_sensitivity=1.0, sigma=0.4, num_clients=3,
+                                                    dimension=4), "sigma"),
+        (lambda: A.DistributedDiscreteGaussianEvent(l2_sensitivity=1.0, sigma=1.0, num_clients=0,
+                                                    dimension=4), "num_clients"),
+        (lambda: A.DistributedDiscreteGaussianEvent(l2_sensitivity=1.0, sigma=1.0, num_clients=2,
+                                                    dimension=4, sampling_probability=2.0),
+         "sampling_probability"),
+        (lambda: A.SkellamEvent(l2_sensitivity=1.0, mu=0.0), "mu"),
+        (lambda: A.SkellamEvent(l2_sensitivity=1.0, mu=1.0, l1_sensitivity=-1.0), "l1_sensitivity"),
+        (lambda: A.rdp_to_epsilon([2.0], [1.0], 1.5), "delta"),
+    ],
+)
+def test_bad_inputs_raise_typed_errors_naming_the_parameter(call, name):
+    with pytest.raises(DPError, match=name):
+        call()
