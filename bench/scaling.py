@@ -10,9 +10,11 @@ Beside each round: mask expansion against the raw AES-128-CTR keystream of the s
 one client's Shamir split and one secret's reconstruction at the round's k and t
 (:mod:`bench.primitives`). Default grid: SecAgg/SecAgg+ at n = 50, 100, 200, 10^4 values,
 dropout 0 / 0.1 / 0.3; Paillier at the same n and length but 10% dropout only (pure-Python
-Paillier is minutes per point). ``--full``: n up to 1,000 and 10^4..10^6 values (Paillier stays at
-10^4 values unless ``--dim`` says otherwise); a point whose estimated memory exceeds
-``--max-mem-gib`` is skipped with the reason printed and written to the summary.
+Paillier is minutes per point). ``--full``: n = 50 .. 2,000 and 10^4..10^6 values (Paillier
+stays at 10^4 values unless ``--dim`` says otherwise), hours on 2 cores; pick a subset with
+``--protocol``/``--clients``/``--dim``. A point whose estimated peak memory exceeds
+``--max-mem-gib`` (default 16) is skipped with the reason printed and written to the summary;
+``--dry-run`` lists the points with their estimates and runs nothing.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ FIELDS = ["protocol", "n", "dim", "dropout", "repeat", "k", "t", "included", "se
 _SIM_FIGURES = ("server_s", "client_mean_s", "client_max_s", "bytes_up_per_client",
                 "bytes_down_per_client")
 GIB = 1 << 30
+FULL_CLIENTS = [50, 100, 200, 500, 1000, 2000]
 
 
 def _list(kind, text):
@@ -77,14 +80,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", type=lambda s: _list(str, s), default=list(PROTOCOLS),
                    help="comma list of " + ", ".join(PROTOCOLS) + " (default: all)")
     p.add_argument("--clients", type=lambda s: _list(int, s), default=None,
-                   help="comma list of n (default 50,100,200; --full 50..1000)")
+                   help="comma list of n (default 50,100,200; --full 50..2000)")
     p.add_argument("--dim", type=_count, default=None,
                    help="comma list of vector lengths, 1e4 style allowed (default 1e4)")
     p.add_argument("--dropout", type=lambda s: _list(float, s), default=None,
                    help="comma list of rates in [0, 0.5) (default 0,0.1,0.3; Paillier 0.1)")
     p.add_argument("--out", type=Path, default=Path("bench-out/scaling"))
     p.add_argument("--repeat", type=int, default=1)
-    p.add_argument("--full", action="store_true", help="clients 50..1000, dims 1e4..1e6")
+    p.add_argument("--full", action="store_true",
+                   help="clients 50..2000, dims 1e4..1e6 (Paillier 1e4); hours on 2 cores")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the points (with estimated memory) and the skipped ones; run none")
     p.add_argument("--paillier-key-bits", type=int, default=3072,
                    help=f"Paillier modulus bits (>= 2048; {MIN_TEST_KEY_BITS}.. for tests only)")
     p.add_argument("--paillier-sample", type=int, default=2,
@@ -120,7 +126,7 @@ def parse_args(argv):
 
 def grid_for(a, protocol: str) -> list[tuple[int, int, float]]:
     """(n, dim, dropout) points of one protocol: the flags, else that protocol's defaults."""
-    clients = a.clients or ([50, 100, 200, 500, 1000] if a.full else [50, 100, 200])
+    clients = a.clients or (FULL_CLIENTS if a.full else [50, 100, 200])
     full_dims = [10**4] if protocol == "paillier" else [10**4, 10**5, 10**6]
     dims = a.dim or (full_dims if a.full else [10**4])
     drops = a.dropout or ([0.1] if protocol == "paillier" else [0.0, 0.1, 0.3])
@@ -135,11 +141,15 @@ def _config(protocol, n, dim, rate):
 
 
 def estimate_bytes(protocol: str, n: int, dim: int, a) -> int:
-    """Rough peak memory of one point (calibrated on simulate_round: ~2.5 kB per graph edge)."""
+    """Rough peak memory of one point, on the safe side of what ``ru_maxrss`` showed here.
+
+    SecAgg/SecAgg+ (``simulate_round``): the inputs and the masked inputs in flight (two vectors
+    per client), a few dozen vector-sized buffers, ~2 kB per graph edge (keys, sealed shares).
+    """
     if protocol == "paillier":
         return 200 * (1 << 20) + paillier_bytes(n, dim, a.paillier_key_bits, a.paillier_sample)
     cfg = _config(protocol, n, dim, 0.1)
-    return 200 * (1 << 20) + (n + 40) * dim * 4 + n * cfg.degree * 2500
+    return 200 * (1 << 20) + (2 * n + 40) * dim * 4 + n * cfg.degree * 2500
 
 
 def run_one(protocol, n, dim, rate, seed):
@@ -235,6 +245,11 @@ def main(argv=None):
     for s in skipped:
         print(f"skipping {s['protocol']} n={s['n']} dim={s['dim']} dropout={s['dropout']}: "
               f"{s['reason']}")
+    if a.dry_run:
+        for p, n, d, r, k in todo:
+            print(f"would run {p} n={n} dim={d} dropout={r} repeat={k} "
+                  f"(~{estimate_bytes(p, n, d, a) / GIB:.2f} GiB)")
+        return 0
     keypair, keygen_s = _keypair(a, {p for p, *_ in todo})
     _warm_up(a.protocol, keypair)
     rows, stages, cache = [], [], {}

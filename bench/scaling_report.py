@@ -72,6 +72,23 @@ def _slopes(rows) -> list[str]:
     return out
 
 
+def _measured(protocol: str, rows) -> str:
+    """The fitted exponents of one protocol, in words, over every (dim, dropout) series."""
+    fits = {"client": [], "server": []}
+    for key in sorted({(r["dim"], r["dropout"]) for r in rows if r["protocol"] == protocol}):
+        sel = [r for r in rows if r["protocol"] == protocol and (r["dim"], r["dropout"]) == key]
+        for role, col in (("client", "client_mean_s"), ("server", "server_s")):
+            fit = slope([r["n"] for r in sel], [max(r[col], 1e-9) for r in sel])
+            if fit == fit:  # not nan
+                fits[role].append(fit)
+    if not fits["client"]:
+        return "Measured: one n only, no fit."
+    ns = sorted({r["n"] for r in rows if r["protocol"] == protocol})
+    return (f"Measured over n = {ns[0]}..{ns[-1]}: client ~ n^{min(fits['client']):.2f}.."
+            f"n^{max(fits['client']):.2f}, server ~ n^{min(fits['server']):.2f}.."
+            f"n^{max(fits['server']):.2f}.")
+
+
 def _primitive_lines(rows) -> list[str]:
     sel = [r for r in rows if r.get("mask_to_aes_ratio") is not None]
     if not sel:
@@ -120,7 +137,8 @@ def summarize(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines += _paillier_section(paillier, meta)
     lines += ["## Growth with n (least-squares slope of log seconds vs log n)", "",
               *_slopes(rows), "", "Expected shapes, in words:"]
-    lines += [f"- **{p}**: {EXPECTED[p]}." for p in EXPECTED if any(r["protocol"] == p for r in rows)]
+    lines += [f"- **{p}**: {EXPECTED[p]}. {_measured(p, rows)}"
+              for p in EXPECTED if any(r["protocol"] == p for r in rows)]
     lines += ["", "A slope fitted over a short n range also carries fixed per-round costs "
               "(key generation, the vector itself), so it sits between the fixed-cost 0 and the "
               "asymptotic exponent.", ""]

@@ -105,3 +105,13 @@ def test_bad_flag_through_the_command_line_exits_nonzero():
                        capture_output=True, text=True)
     assert p.returncode != 0
     assert "unknown protocol" in p.stderr
+
+
+def test_full_dry_run_reaches_2000_clients_and_skips_what_cannot_fit(capsys):
+    assert main(["--full", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would run secagg+ n=2000 dim=1000000" in out
+    assert "would run secagg n=1000 dim=1000000" in out
+    assert "skipping secagg n=2000 dim=1000000 dropout=0.1: needs ~" in out
+    assert "would run paillier n=1000 dim=10000 dropout=0.1" in out
+    assert "paillier n=50 dim=100000" not in out
