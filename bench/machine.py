@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 from pathlib import Path
@@ -21,7 +22,7 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 def have_gmpy2() -> bool:
     """True when gmpy2 imports, i.e. when ``phe`` does its modular exponentiations through GMP."""
     try:
-        import gmpy2  # noqa: F401
+        importlib.import_module("gmpy2")
     except ImportError:
         return False
     return True

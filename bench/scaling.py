@@ -191,7 +191,7 @@ def _keypair(a, protocols):
     return keypair, time.perf_counter() - t0
 
 
-def _warm_up(protocols, keypair):
+def _warm_up(keypair):
     """Untimed: numba JIT, imports, first-call caches."""
     run_one("secagg", 5, 16, 0.0, seed=0)
     if keypair is not None:
@@ -213,14 +213,27 @@ def plan(a):
 
 
 def _run_point(p, n, d, r, seed, a, keypair, cache):
+    """One point; ``wall_s`` is the round's own wall time (primitives measured after it)."""
     t0 = time.perf_counter()
     if p == "paillier":
         row, st = run_paillier(n, d, r, seed, keypair, a.paillier_sample)
+        row["wall_s"] = time.perf_counter() - t0
     else:
         row, st = run_one(p, n, d, r, seed)
+        row["wall_s"] = time.perf_counter() - t0
         row.update(_primitives(cache, row))
-    row["wall_s"] = time.perf_counter() - t0
     return row, st
+
+
+def run_grid(todo, a, keypair):
+    """Every planned point in order; returns rows and (row, per-stage stats) pairs."""
+    rows, stages, cache = [], [], {}
+    for i, (p, n, d, r, k) in enumerate(tqdm(todo, desc="scaling")):
+        row, st = _run_point(p, n, d, r, i + 1, a, keypair, cache)
+        row["repeat"] = k
+        rows.append(row)
+        stages.append((row, st))
+    return rows, stages
 
 
 def _write(out: Path, rows, stages) -> None:
@@ -233,15 +246,7 @@ def _write(out: Path, rows, stages) -> None:
         w.writerows(rows)
 
 
-def main(argv=None):
-    """Run the grid, write results.jsonl / results.csv / PNGs / summary.md; print the summary."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    a = parse_args(argv)
-    a.out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    info = machine_info()
-    print("machine:", machine_line(info))
-    todo, skipped = plan(a)
+def _print_plan(a, todo, skipped) -> None:
     for s in skipped:
         print(f"skipping {s['protocol']} n={s['n']} dim={s['dim']} dropout={s['dropout']}: "
               f"{s['reason']}")
@@ -249,15 +254,23 @@ def main(argv=None):
         for p, n, d, r, k in todo:
             print(f"would run {p} n={n} dim={d} dropout={r} repeat={k} "
                   f"(~{estimate_bytes(p, n, d, a) / GIB:.2f} GiB)")
+
+
+def main(argv=None):
+    """Run the grid, write results.jsonl / results.csv / PNGs / summary.md; print the summary."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = parse_args(argv)
+    start = time.perf_counter()
+    info = machine_info()
+    print("machine:", machine_line(info))
+    todo, skipped = plan(a)
+    _print_plan(a, todo, skipped)
+    if a.dry_run:
         return 0
+    a.out.mkdir(parents=True, exist_ok=True)
     keypair, keygen_s = _keypair(a, {p for p, *_ in todo})
-    _warm_up(a.protocol, keypair)
-    rows, stages, cache = [], [], {}
-    for i, (p, n, d, r, k) in enumerate(tqdm(todo, desc="scaling")):
-        row, st = _run_point(p, n, d, r, i + 1, a, keypair, cache)
-        row["repeat"] = k
-        rows.append(row)
-        stages.append((row, st))
+    _warm_up(keypair)
+    rows, stages = run_grid(todo, a, keypair)
     _write(a.out, rows, stages)
     if rows:
         plot_time(rows, a.out, BONAWITZ, machine_line(info))
