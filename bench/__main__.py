@@ -39,16 +39,15 @@ def dispatch(argv: list[str]) -> int:
         print(what + usage(), file=sys.stderr)
         return 2
     module, has_main, _ = COMMANDS[argv[0]]
-    if has_main:
-        code = importlib.import_module(module).main(argv[1:])
-        return int(code or 0)
     saved = sys.argv
-    sys.argv = [module, *argv[1:]]
+    sys.argv = [f"python -m bench {argv[0]}", *argv[1:]]  # argparse's prog in their usage lines
     try:
+        if has_main:
+            return int(importlib.import_module(module).main(argv[1:]) or 0)
         runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return 0
     finally:
         sys.argv = saved
-    return 0
 
 
 if __name__ == "__main__":

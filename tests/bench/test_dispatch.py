@@ -48,6 +48,7 @@ def test_scaling_help_goes_through_the_table():
 def test_paillier_command_forwards_its_arguments():
     p = _run("paillier", "--help")
     assert p.returncode == 0 and "--quick" in p.stdout
+    assert p.stdout.startswith("usage: python -m bench paillier")
 
 
 def test_targets_runs_as_main_with_its_arguments():
