@@ -6,6 +6,14 @@ so nothing of the protocol may live in memory between stages. The node keeps in 
 rebuilds its ``SecAggClient`` from them, drawing all its randomness from AES-CTR keyed by the
 seed, so the rebuilt client is the same client. Flower's own mod keeps its raw private keys in
 the same Context; ours keeps one seed and drops it when the round ends.
+
+Because a rebuilt client has the same keys, masks and share polynomials, a stage must never be
+answered twice: answering ``masked_input`` twice would hand the server the difference of two
+inputs under the same masks, and a second ``share_keys`` with the server's own keys would hand
+it both kinds of share. The state therefore records the last stage answered, and a message for
+any stage but the next one is refused (``OutOfOrder``) before anything is computed. Only a new
+``advertise_keys`` (a new round: new seed, new keys) starts over. The state is hidden from the
+rest of the ClientApp while it trains, and the reply carries no plaintext weight.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.common import parameters_to_ndarrays
+from flwr.common import Parameters, parameters_to_ndarrays
 from flwr.compat.common import recorddict_compat as compat
 
 from protocols import SecAggClient
@@ -40,6 +48,7 @@ CallNext = Callable[[Message, Context], Message]
 _SEED = "seed"
 _SETUP = "setup."
 _SEEN = "seen."  # server message that opened each stage, replayed to rebuild the client
+_DONE = "done"  # index in STAGES of the last stage this node answered
 
 
 def secagg_mod(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
@@ -55,6 +64,8 @@ def secagg_mod(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
     stage = record.get(STAGE)
     if stage not in _HANDLERS:
         raise MalformedMessage(f"unknown secure-aggregation stage {stage!r}")
+    if stage != ADVERTISE_KEYS:
+        _expect(_state(ctxt), stage)
     content, payload = _HANDLERS[stage](msg, ctxt, call_next, record)
     content.config_records[RECORD_KEY] = ConfigRecord({STAGE: stage, PAYLOAD: payload})
     return Message(content, reply_to=msg)
@@ -63,18 +74,22 @@ def secagg_mod(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
 def _advertise(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
     """Stage 0: a fresh round — new seed, new setup, nothing kept from earlier rounds."""
     setup = RoundSetup.from_record(record)
-    state = ConfigRecord({_SEED: secrets.token_bytes(32)})
+    state = ConfigRecord({_SEED: secrets.token_bytes(32), _DONE: 0})
     for key, value in setup.to_record().items():
         state[_SETUP + key] = value
+    try:
+        out = _rebuild(state, ADVERTISE_KEYS).advertise_keys()
+    except ValueError as exc:  # the config refused the setup: nothing is stored
+        raise MalformedMessage(f"round setup refused: {exc}") from exc
     ctxt.state.config_records[STATE_KEY] = state
-    return RecordDict(), _rebuild(state, ADVERTISE_KEYS).advertise_keys()
+    return RecordDict(), out
 
 
 def _share_keys(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
     state = _state(ctxt)
     payload = _payload(record)
     out = _rebuild(state, SHARE_KEYS).share_keys(payload)
-    state[_SEEN + SHARE_KEYS] = payload
+    _answered(state, SHARE_KEYS, payload)
     return RecordDict(), out
 
 
@@ -84,9 +99,8 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
     payload = _payload(record)
     client = _rebuild(state, MASKED_INPUT)
     setup = _setup(state)
-    reply = call_next(msg, ctxt)
-    content = reply.content
-    fitres = compat.recorddict_to_fitres(content, keep_input=True)
+    reply = _train_without_state(msg, ctxt, call_next)
+    fitres = compat.recorddict_to_fitres(reply.content, keep_input=True)
     vector = pack_update(
         parameters_to_ndarrays(fitres.parameters), fitres.num_examples, setup.clip,
         setup.max_weight,
@@ -97,10 +111,12 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
             f"{setup.vector_length - 1}"
         )
     out = client.masked_input(payload, setup.encoder().encode(vector))
-    for arrays in content.array_records.values():
-        arrays.clear()  # the plaintext update never leaves the node
-    state[_SEEN + MASKED_INPUT] = payload
-    return content, out
+    _answered(state, MASKED_INPUT, payload)
+    # The plaintext update and weight never leave the node: both travel under the mask.
+    # Metrics are the user's own plaintext choice and are passed on as Flower does.
+    fitres.parameters = Parameters(tensors=[], tensor_type="")
+    fitres.num_examples = 1
+    return compat.fitres_to_recorddict(fitres, keep_input=False), out
 
 
 def _unmask(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
@@ -117,6 +133,29 @@ _HANDLERS = {
     MASKED_INPUT: _masked_input,
     UNMASK: _unmask,
 }
+
+
+def _expect(state: ConfigRecord, stage: str) -> None:
+    """Refuse any stage but the one after the last answered (no repeats, no skips)."""
+    done = state.get(_DONE)
+    if not isinstance(done, int) or STAGES.index(stage) != done + 1:
+        last = STAGES[done] if isinstance(done, int) and 0 <= done < len(STAGES) else "?"
+        raise OutOfOrder(f"stage {stage} refused: the last stage this node answered is {last}")
+
+
+def _answered(state: ConfigRecord, stage: str, seen: bytes) -> None:
+    """Record in one write the server message of ``stage`` and that it has been answered."""
+    state[_SEEN + stage] = seen
+    state[_DONE] = STAGES.index(stage)
+
+
+def _train_without_state(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
+    """Run the rest of the ClientApp with the round seed out of its sight, then put it back."""
+    state = ctxt.state.config_records.pop(STATE_KEY)
+    try:
+        return call_next(msg, ctxt)
+    finally:
+        ctxt.state.config_records[STATE_KEY] = state
 
 
 def _rebuild(state: ConfigRecord, stage: str) -> SecAggClient:

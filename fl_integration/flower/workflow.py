@@ -25,7 +25,7 @@ from flwr.serverapp.grid import Grid
 
 from protocols import SecAggConfig, SecAggServer
 from secagg.encoding import FixedPointEncoder
-from secagg.errors import AbortError, SecAggError
+from secagg.errors import AbortError, MalformedMessage, SecAggError
 
 from .records import (
     ADVERTISE_KEYS,
@@ -237,16 +237,14 @@ class SecAggWorkflow:
             log(WARNING, "secagg: node %s dropped at %s: %s", node, stage,
                 reply.error.reason if reply.has_error() else "unknown node")
             return
-        record = reply.content.config_records.get(RECORD_KEY)
         try:
-            if record is None or record.get(STAGE) != stage:
-                raise SecAggError(f"reply is not a {stage} message")
-            rnd.server.receive(rnd.node_to_id[node], cast(bytes, record[PAYLOAD]))
+            payload, fitres = _parse_reply(reply, stage)
+            rnd.server.receive(rnd.node_to_id[node], payload)
         except SecAggError as exc:  # a bad reply is that client's dropout, not the round's end
             log(WARNING, "secagg: node %s rejected at %s: %s", node, stage, exc)
             return
-        if stage == MASKED_INPUT:
-            rnd.fitres[node] = compat.recorddict_to_fitres(reply.content, True)
+        if fitres is not None:
+            rnd.fitres[node] = fitres
 
     def _finish(self, context: LegacyContext, rnd: _Round, total: object) -> None:
         """Decode the sum, hand the average to the strategy as Flower's workflow does."""
@@ -270,3 +268,21 @@ class SecAggWorkflow:
                 aggregated, True
             )
             context.history.add_metrics_distributed_fit(server_round=rnd.number, metrics=metrics)
+
+
+def _parse_reply(reply: Message, stage: str) -> tuple[bytes, FitRes | None]:
+    """Payload (and, for masked inputs, the training result) of a reply, read in full before
+    the server sees anything, so a reply missing either is refused whole."""
+    record = reply.content.config_records.get(RECORD_KEY)
+    if record is None or record.get(STAGE) != stage:
+        raise MalformedMessage(f"reply is not a {stage} message")
+    payload = record.get(PAYLOAD)
+    if not isinstance(payload, bytes):
+        raise MalformedMessage(f"{stage} reply without a bytes payload")
+    if stage != MASKED_INPUT:
+        return payload, None
+    try:
+        return payload, compat.recorddict_to_fitres(reply.content, True)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessage(f"{stage} reply without a readable training result: {exc!r}") \
+            from exc

@@ -245,6 +245,76 @@ def test_mod_refuses_a_plaintext_training_request():
         app(msg, context)
 
 
+class Replaying(SecAggWorkflow):
+    """A curious server: after each of share_keys and masked_input it sends that stage's
+    messages to every node again (a second masked input under the same masks would give it the
+    difference of two inputs; a second share_keys, both kinds of share). It keeps every reply."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.replayed: list[Message] = []
+        self.masked_replies: list[Message] = []
+
+    def _exchange(self, grid, rnd, stage, outgoing):
+        out = super()._exchange(grid, rnd, stage, outgoing)
+        if stage in ("share_keys", "masked_input"):
+            again = [self._message(rnd, stage, rnd.id_to_node[cid], data)
+                     for cid, data in outgoing.items()]
+            self.replayed += list(grid.send_and_receive(again, timeout=1.0))
+        return out
+
+    def _receive(self, rnd, stage, reply):
+        if stage == "masked_input":
+            self.masked_replies.append(reply)
+        super()._receive(rnd, stage, reply)
+
+
+def test_nodes_never_answer_a_stage_twice():
+    workflow = Replaying(num_shares=4, reconstruction_threshold=3, max_weight=100.0)
+    strategy, _ = run_local(workflow, 6)
+    assert len(workflow.replayed) == 12
+    for reply in workflow.replayed:
+        assert reply.has_error() and "OutOfOrder" in reply.error.reason, reply.error.reason
+    assert_close(strategy.rounds[1], fedavg(list(range(6)), 1), workflow, 6, list(range(6)))
+
+
+def test_masked_reply_carries_no_plaintext_update_or_weight():
+    workflow = Replaying(num_shares=4, reconstruction_threshold=3, max_weight=100.0)
+    run_local(workflow, 5)
+    assert len(workflow.masked_replies) == 5
+    for reply in workflow.masked_replies:
+        content = reply.content
+        assert content.metric_records["fitres.num_examples"]["num_examples"] == 1
+        sent = [a.data for arrays in content.array_records.values() for a in arrays.values()]
+        assert sum(len(d) for d in sent) == 0  # Flower's placeholder for "no parameters" only
+
+
+def _strip_training_result(msg, ctxt, call_next):
+    """Outer mod of node 2: its masked_input reply loses the training-result records."""
+    reply = call_next(msg, ctxt)
+    record = msg.content.config_records.get(RECORD_KEY, {})
+    if ctxt.node_config["partition-id"] == 2 and record.get(STAGE) == "masked_input":
+        del reply.content.metric_records["fitres.num_examples"]
+    return reply
+
+
+def test_a_reply_without_training_result_is_that_nodes_dropout():
+    """Refused before the server adds its masked input, so the sum stays the survivors'."""
+    def client_fn(context: Context):
+        return Trainer(int(context.node_config["partition-id"]), set()).to_client()
+
+    app = ClientApp(client_fn=client_fn, mods=[_strip_training_result, secagg_mod])
+    workflow = SecAggWorkflow(num_shares=4, reconstruction_threshold=3, max_weight=100.0)
+    strategy = Recording(6)
+    grid = LocalGrid(app, 6)
+    legacy = LegacyContext(context=Context(run_id=1, node_id=0, node_config={},
+                                           state=RecordDict(), run_config={}),
+                           config=ServerConfig(num_rounds=1), strategy=strategy)
+    DefaultWorkflow(fit_workflow=workflow)(grid, legacy)
+    survivors = [0, 1, 3, 4, 5]
+    assert_close(strategy.rounds[1], fedavg(survivors, 1), workflow, 6, survivors)
+
+
 # -- conversions ------------------------------------------------------------------------------
 
 
