@@ -402,7 +402,19 @@ def _dec_signatures(r: _Reader) -> Signatures:
 def _dec_unmask(r: _Reader) -> UnmaskShares:
     sender = r.cid()
     size = share_blob_size()
-    return UnmaskShares(sender, r.pairs(size), r.pairs(size))
+    mask_shares, key_shares = r.pairs(size), r.pairs(size)
+    _check_share_values(mask_shares + key_shares)
+    return UnmaskShares(sender, mask_shares, key_shares)
+
+
+def _check_share_values(pairs: IdBytes) -> None:
+    """Every limb of a revealed share is a field element: refused on receipt, not at the end
+    of the round when the honest clients' shares have already been revealed."""
+    if not pairs:
+        return
+    limbs = np.frombuffer(b"".join(blob for _, blob in pairs), dtype="<u4")
+    if (limbs >= shamir.PRIME).any():
+        raise MalformedMessage("share value outside the field (a limb >= p)")
 
 
 _DECODERS: dict[type, Callable[[_Reader], object]] = {

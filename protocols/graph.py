@@ -51,6 +51,26 @@ class NeighborGraph:
         """N[u] = N(u) ∪ {u}: every holder of a share of u's secrets."""
         return self.neighbors(u) | {u}
 
+    def connected(self, nodes: frozenset[int]) -> bool:
+        """Whether the graph restricted to ``nodes`` is connected.
+
+        The server's unmasked result is the sum over each connected component of the survivors
+        (pairwise masks cancel inside a component), so a survivor set that splits the graph
+        reveals the sums of the parts: a client refuses to unmask for one.
+        """
+        if not nodes:
+            return True
+        if self._complete:
+            return nodes <= self._all
+        start = next(iter(nodes))
+        seen, todo = {start}, [start]
+        while todo:
+            for v in self._adj[todo.pop()] & nodes:
+                if v not in seen:
+                    seen.add(v)
+                    todo.append(v)
+        return len(seen) == len(nodes)
+
 
 def build_graph(config: SecAggConfig) -> NeighborGraph:
     """The graph of this round (cached: all parties in one process share one copy)."""

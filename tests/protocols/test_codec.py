@@ -20,6 +20,7 @@ from protocols.messages import (
     Survivors,
     UnmaskShares,
 )
+from secagg import shamir
 from secagg.prg import dtype_for_bits
 
 IDS = (3, 5, 8, 13, 21, 34)
@@ -35,11 +36,20 @@ sig = st.binary(min_size=64, max_size=64)
 some_ids = st.lists(st.sampled_from(IDS), unique=True).map(lambda x: tuple(sorted(x)))
 
 
-def _pairs(size: int):
+def _pairs(size: int, blob=None):
+    blob = st.binary(min_size=size, max_size=size) if blob is None else blob
     return some_ids.flatmap(
-        lambda ids: st.tuples(*[st.binary(min_size=size, max_size=size) for _ in ids]).map(
+        lambda ids: st.tuples(*[blob for _ in ids]).map(
             lambda blobs, ids=ids: tuple(zip(ids, blobs, strict=True))
         )
+    )
+
+
+def _share_blob():
+    """A share as the wire carries it: little-endian u32 limbs, each a field element."""
+    limbs = codec.share_blob_size() // 4
+    return st.lists(st.integers(0, shamir.PRIME - 1), min_size=limbs, max_size=limbs).map(
+        lambda xs: b"".join(x.to_bytes(4, "little") for x in xs)
     )
 
 
@@ -57,7 +67,7 @@ def messages(cfg: SecAggConfig):
         st.builds(Survivors, some_ids, some_ids),
         st.builds(ConsistencySignature, cid, sig),
         st.builds(Signatures, some_ids, some_ids, _pairs(64)),
-        st.builds(UnmaskShares, cid, _pairs(share), st.just(())),
+        st.builds(UnmaskShares, cid, _pairs(share, _share_blob()), st.just(())),
     )
 
 
