@@ -3,8 +3,10 @@
 Secure path (default): snap the input to a grid g = 2^-k and add g * (exact discrete noise), so
 every output is a multiple of g and its distribution does not depend on the float representation
 of the input (Mironov 2012 attacks the textbook float Laplace). g is chosen so the noise spans
-~2^15 (Gaussian) or ~2^20 (Laplace) grid steps; snapping adds at most g/2 per coordinate to the
-sensitivity (L2: g sqrt(d)/2), which callers include. The plain float path exists only on request
+~2^15 (Gaussian) or ~2^20 (Laplace) grid steps. Snapping moves each coordinate by at most g/2,
+so two snapped inputs differ by at most g more per coordinate than the inputs did (L2: + g sqrt(d),
+L1: + g d), which callers include (``local.privatize_update`` clips with that margin). The noise
+parameter handed to the exact sampler is rounded up, never below the requested sigma or scale. The plain float path exists only on request
 (``secure=False``), still draws CSPRNG uniforms, and warns with :class:`InsecureNoiseWarning`.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from fractions import Fraction
 
 import numpy as np
 
@@ -21,6 +24,7 @@ from .rng import RandomSource, resolve, uniform01
 
 _GAUSS_STEPS = 15  # sigma / grid in [2^14, 2^15]: exact sampler bounds hold (sigma^2 < 2^30)
 _LAP_STEPS = 20
+_LAP_DEN = 1 << 16  # scale/g is rounded up to a multiple of 2^-16 (sampler: t, s < 2^40)
 
 
 def _phi(x: float) -> float:
@@ -29,6 +33,10 @@ def _phi(x: float) -> float:
 
 def gaussian_delta(sigma: float, epsilon: float, sensitivity: float = 1.0) -> float:
     """Exact delta(eps) of the Gaussian mechanism (Balle & Wang 2018, Thm. 8)."""
+    _check_scale("sigma", sigma)
+    _check_scale("sensitivity", sensitivity)
+    if isinstance(epsilon, bool) or not (isinstance(epsilon, int | float) and 0 <= epsilon <= 700):
+        raise DPError(f"epsilon must be in [0, 700], got {epsilon!r}")
     a = sensitivity / (2 * sigma)
     b = epsilon * sigma / sensitivity
     tail = _phi(-a - b)
@@ -41,11 +49,12 @@ def calibrate_analytic_gaussian(epsilon: float, delta: float, sensitivity: float
 
     delta(sigma) is decreasing, so bisection on sigma (to relative precision 1e-12) suffices.
     """
-    for name, v in (("epsilon", epsilon), ("sensitivity", sensitivity)):
-        if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-            raise DPError(f"{name} must be a positive finite number, got {v!r}")
-    if not 0 < delta < 1 or epsilon > 700:
-        raise DPError("need 0 < delta < 1 and epsilon <= 700")
+    _check_scale("epsilon", epsilon)
+    _check_scale("sensitivity", sensitivity)
+    if isinstance(delta, bool) or not isinstance(delta, int | float) or not 0 < delta < 1:
+        raise DPError(f"delta must be in (0, 1), got {delta!r}")
+    if epsilon > 700:
+        raise DPError(f"epsilon must be <= 700 (exp(epsilon) overflows), got {epsilon!r}")
     lo, hi = 1e-12 * sensitivity, sensitivity
     while gaussian_delta(hi, epsilon, sensitivity) > delta:
         lo, hi = hi, 2 * hi
@@ -56,6 +65,16 @@ def calibrate_analytic_gaussian(epsilon: float, delta: float, sensitivity: float
         else:
             hi = mid
     return hi
+
+
+def _check_scale(name: str, v: float) -> None:
+    if isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+        raise DPError(f"{name} must be a positive finite number, got {v!r}")
+
+
+def gaussian_grid(sigma: float) -> float:
+    """The grid g of the secure Gaussian path for ``sigma`` (sigma / g in [2^14, 2^15))."""
+    return grid_for(sigma, _GAUSS_STEPS)
 
 
 def grid_for(scale: float, steps: int) -> float:
@@ -88,8 +107,9 @@ def add_gaussian_noise(x: np.ndarray, sigma: float, *, rng: RandomSource | None 
                        secure: bool = True) -> np.ndarray:
     """x + N(0, sigma^2) per coordinate; secure: snap to grid g, add g * N_Z(0, (sigma/g)^2).
 
-    Secure mode: (sigma/g)^2 is rounded to a rational with relative error < 1e-8.
+    Secure mode: (sigma/g)^2 is rounded up to a rational, relative error < 1e-8.
     """
+    _check_scale("sigma", sigma)
     src = resolve(rng)
     if not secure:
         _insecure("Gaussian")
@@ -97,15 +117,18 @@ def add_gaussian_noise(x: np.ndarray, sigma: float, *, rng: RandomSource | None 
         u1, u2 = uniform01(src, v.size), uniform01(src, v.size)
         z = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2 * math.pi * u2)  # Box-Muller
         return v + sigma * z.reshape(v.shape)
-    g = grid_for(sigma, _GAUSS_STEPS)
+    g = gaussian_grid(sigma)
     q = _snap(x, g)
-    noise = samplers.discrete_gaussian((sigma / g) ** 2, q.size, rng=src).reshape(q.shape)
+    sigma2 = samplers.sigma2_at_least((Fraction(sigma) / Fraction(g)) ** 2)
+    noise = samplers.discrete_gaussian(sigma2, q.size, rng=src).reshape(q.shape)
     return (q + noise).astype(np.float64) * g
 
 
 def add_laplace_noise(x: np.ndarray, scale: float, *, rng: RandomSource | None = None,
                       secure: bool = True) -> np.ndarray:
-    """x + Laplace(scale) per coordinate; secure: snap to grid g, add g * DLap(scale/g)."""
+    """x + Laplace(scale) per coordinate; secure: snap to grid g, add g * DLap(scale/g), with
+    scale/g rounded up to a multiple of 2^-16."""
+    _check_scale("scale", scale)
     src = resolve(rng)
     if not secure:
         _insecure("Laplace")
@@ -115,5 +138,6 @@ def add_laplace_noise(x: np.ndarray, scale: float, *, rng: RandomSource | None =
         return v + scale * z.reshape(v.shape)
     g = grid_for(scale, _LAP_STEPS)
     q = _snap(x, g)
-    noise = samplers.discrete_laplace(scale / g, q.size, rng=src).reshape(q.shape)
+    ratio = Fraction(math.ceil(Fraction(scale) / Fraction(g) * _LAP_DEN), _LAP_DEN)
+    noise = samplers.discrete_laplace(ratio, q.size, rng=src).reshape(q.shape)
     return (q + noise).astype(np.float64) * g

@@ -234,11 +234,9 @@ def _noise_parameter(plan: DistributedPlan) -> Fraction:
     """sigma^2 (Gaussian) or mu = sigma^2/2 (Skellam) as the rational the sampler uses, rounded
     up so that the sampled noise is never below what the accounting assumed."""
     if plan.mechanism == "gaussian":
-        target = plan.client_variance
-        f = samplers._sigma2_rational(target)
-    else:
-        target = plan.client_variance / 2
-        f = samplers.as_rational(target, max_den=1 << 16, name="mu")
+        return samplers.sigma2_at_least(plan.client_variance)
+    target = plan.client_variance / 2
+    f = samplers.as_rational(target, max_den=1 << 16, name="mu")
     return f if f >= Fraction(target) else f + Fraction(1, f.denominator)
 
 

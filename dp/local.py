@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from .clipping import clip_l2
-from .continuous import add_gaussian_noise, calibrate_analytic_gaussian, grid_for
+from .continuous import add_gaussian_noise, calibrate_analytic_gaussian, gaussian_grid
 from .errors import DPError
 from .rng import RandomSource
 
@@ -19,18 +19,34 @@ def local_sigma(epsilon: float, delta: float, l2_clip: float) -> float:
 
 def privatize_update(update: np.ndarray, *, l2_clip: float, sigma: float,
                      rng: RandomSource | None = None, secure: bool = True) -> tuple[np.ndarray, bool]:
-    """(clip_L2(update) + N(0, sigma^2 I) on the secure grid, whether clipping happened).
+    """(clipped update + N(0, sigma^2 I), whether clipping happened): any two outputs' noise-free
+    parts differ by at most 2 l2_clip in L2, so :func:`local_sigma` gives the stated LDP.
 
-    The grid adds at most g sqrt(d)/2 to the sensitivity (g = :func:`continuous.grid_for`,
-    sigma/g >= 2^14), i.e. a relative change below sqrt(d) 2^-15 sigma / clip: negligible for
-    sigma ~ clip unless d > 10^8; callers needing it exactly use :func:`sensitivity_with_grid`.
+    The secure path snaps to the grid g = :func:`continuous.gaussian_grid` (sigma), which moves
+    each coordinate by up to g/2 and so can add g sqrt(d) to the replace-one sensitivity: the
+    update is clipped to l2_clip - g sqrt(d)/2 to keep it at 2 l2_clip (g <= sigma 2^-14).
     """
-    if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
+    if isinstance(sigma, bool) or not (isinstance(sigma, int | float) and math.isfinite(sigma)
+                                       and sigma > 0):
         raise DPError(f"sigma must be a positive finite number, got {sigma!r}")
-    clipped, was_clipped = clip_l2(update, l2_clip)
+    clip = _snap_clip(np.asarray(update).size, l2_clip, sigma) if secure else l2_clip
+    clipped, was_clipped = clip_l2(update, clip)
     return add_gaussian_noise(clipped, sigma, rng=rng, secure=secure), was_clipped
 
 
+def _snap_clip(dimension: int, l2_clip: float, sigma: float) -> float:
+    """The clip that leaves room for snapping: l2_clip - g sqrt(d)/2."""
+    if isinstance(l2_clip, bool) or not (isinstance(l2_clip, int | float)
+                                         and math.isfinite(l2_clip) and l2_clip > 0):
+        raise DPError(f"l2_clip must be a positive finite number, got {l2_clip!r}")
+    margin = gaussian_grid(sigma) * math.sqrt(dimension) / 2
+    if margin >= l2_clip / 2:
+        raise DPError(f"snapping to the noise grid ({margin:.3g} per update) would take over half "
+                      f"of l2_clip={l2_clip}: dimension {dimension} is too large for sigma {sigma}")
+    return l2_clip - margin
+
+
 def sensitivity_with_grid(l2_clip: float, sigma: float, dimension: int) -> float:
-    """L2 replace-one sensitivity of the snapped, clipped update: 2 clip + g sqrt(d)."""
-    return 2.0 * l2_clip + grid_for(sigma, 15) * math.sqrt(dimension)
+    """L2 replace-one sensitivity of snapped updates clipped to l2_clip: 2 clip + g sqrt(d)
+    (what :func:`privatize_update` avoids by clipping to l2_clip - g sqrt(d)/2)."""
+    return 2.0 * l2_clip + gaussian_grid(sigma) * math.sqrt(dimension)

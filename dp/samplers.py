@@ -123,6 +123,16 @@ def _sigma2_rational(sigma2: Rational) -> Fraction:
     return as_rational(sigma2, name="sigma2")
 
 
+def sigma2_at_least(sigma2: Rational) -> Fraction:
+    """The smallest multiple of 1/m that is >= ``sigma2``, m = max(1, 2^30 // sigma2): a rational
+    the discrete Gaussian kernel accepts, within max(1, sigma2) 2^-30 above ``sigma2`` (a float
+    counts at its exact binary value). Never less noise than asked for."""
+    as_rational(sigma2, name="sigma2")  # type, finiteness and sign
+    target = Fraction(sigma2)
+    m = max(1, int((1 << 30) // max(float(target), 1.0)))
+    return Fraction(math.ceil(target * m), m)
+
+
 def discrete_gaussian(sigma2: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:
     """``size`` int64 draws from N_Z(0, sigma2), P(z) proportional to exp(-z^2/(2 sigma2)), exactly.
 

@@ -40,3 +40,17 @@ def chi_square_pvalue(samples: np.ndarray, pmf) -> float:
     exp = exp / exp.sum() * n  # pmf mass outside the scanned window is negligible
     mask = exp > 0
     return float(stats.chisquare(obs[mask], exp[mask]).pvalue)
+
+
+def binned_chi_square_pvalue(samples: np.ndarray, support: np.ndarray, pmf: np.ndarray,
+                             bins: int = 100) -> float:
+    """p-value of Pearson's chi-square with ~``bins`` bins of equal probability under the exact
+    ``pmf`` on the integer ``support`` (sorted, covering all but a negligible mass): for
+    distributions too wide for one bin per integer (sigma = 1e4)."""
+    cdf = np.cumsum(pmf) / pmf.sum()
+    cuts = np.unique(np.searchsorted(cdf, np.arange(1, bins) / bins))
+    edges = support[cuts] + 0.5  # bin k holds the integers up to support[cuts[k]]
+    expected = np.diff(np.concatenate([[0.0], cdf[cuts], [1.0]])) * samples.size
+    observed = np.bincount(np.searchsorted(edges, samples), minlength=edges.size + 1)
+    assert expected.min() >= 5
+    return float(stats.chisquare(observed, expected).pvalue)

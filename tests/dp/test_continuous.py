@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from dp import continuous as C
 from dp.accounting import gaussian_epsilon
 from dp.errors import DPError, InsecureNoiseWarning
+from dp.rng import AesCtrSource
 from tests.dp.conftest import Z
 
 
@@ -77,4 +79,111 @@ def test_float_path_warns_and_uses_the_source(seeded):
 )
 def test_bad_inputs(call):
     with pytest.raises(DPError):
+        call()
+
+
+# --- the analytic Gaussian against an independent high-precision solution -----------------------
+
+
+def _mp_sigma(eps: float, delta: float, sens: float) -> float:
+    """sigma solving Phi(D/2s - e s/D) - e^e Phi(-D/2s - e s/D) = delta at 40 digits (mpmath)."""
+    import mpmath
+
+    mpmath.mp.dps = 40
+    e, d, dl = mpmath.mpf(eps), mpmath.mpf(sens), mpmath.mpf(delta)
+
+    def f(s):
+        return (mpmath.ncdf(d / (2 * s) - e * s / d) - mpmath.exp(e) * mpmath.ncdf(-d / (2 * s) - e * s / d)
+                - dl)
+
+    lo, hi = mpmath.mpf("1e-6") * d, d
+    while f(hi) > 0:
+        lo, hi = hi, 2 * hi
+    for _ in range(200):  # bisection: f decreases in s
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    return float(hi)
+
+
+@pytest.mark.parametrize(("eps", "delta", "sens"), [(0.1, 1e-5, 1.0), (0.5, 1e-5, 2.0),
+                                                    (1.0, 1e-5, 1.0), (1.0, 1e-10, 3.0),
+                                                    (4.0, 1e-9, 2.0), (8.0, 1e-5, 2.0),
+                                                    (20.0, 1e-6, 1.0), (0.01, 0.3, 1.0)])
+def test_analytic_gaussian_matches_a_40_digit_solution(eps, delta, sens):
+    sigma = C.calibrate_analytic_gaussian(eps, delta, sens)
+    assert sigma == pytest.approx(_mp_sigma(eps, delta, sens), rel=1e-9)
+    from scipy.stats import norm  # and the closed form evaluated by scipy holds at 1e-6
+
+    def delta_of(s):
+        return norm.cdf(sens / (2 * s) - eps * s / sens) - math.exp(eps) * norm.cdf(
+            -sens / (2 * s) - eps * s / sens)
+
+    assert delta_of(sigma) <= delta * (1 + 1e-9)
+    assert delta_of(sigma * (1 - 1e-6)) > delta
+
+
+def test_analytic_gaussian_known_value():
+    """eps = 1, delta = 1e-5, sensitivity 1: sigma = 3.7306 (the classical bound says 4.84)."""
+    assert C.calibrate_analytic_gaussian(1.0, 1e-5) == pytest.approx(3.7306, abs=1e-4)
+
+
+# --- the secure path never uses less noise than asked; inputs are validated on every path ------
+
+
+@pytest.mark.parametrize("sigma", [0.1 * k + 0.013 for k in range(1, 40)] + [math.pi, 1e-3 / 3])
+def test_secure_gaussian_noise_parameter_is_rounded_up(monkeypatch, sigma):
+    """The old code passed the float (sigma/g)^2, which the sampler rounded to the *nearest*
+    small-denominator fraction: about half the time slightly below the sigma that was calibrated."""
+    from dp import samplers
+
+    seen = []
+    real = samplers.discrete_gaussian
+    monkeypatch.setattr(samplers, "discrete_gaussian",
+                        lambda s2, size, rng=None: seen.append(s2) or real(s2, size, rng=rng))
+    C.add_gaussian_noise(np.zeros(3), sigma, rng=AesCtrSource(b"r" * 32))
+    used = seen[0] if not isinstance(seen[0], float) else samplers._sigma2_rational(seen[0])
+    g = C.gaussian_grid(sigma)
+    exact = (Fraction(sigma) / Fraction(g)) ** 2
+    assert exact <= used <= exact * (1 + 2.0**-25)
+
+
+@pytest.mark.parametrize("scale", [0.1 * k + 0.013 for k in range(1, 20)] + [math.e])
+def test_secure_laplace_noise_parameter_is_rounded_up(monkeypatch, scale):
+    from dp import samplers
+
+    seen = []
+    real = samplers.discrete_laplace
+    monkeypatch.setattr(samplers, "discrete_laplace",
+                        lambda b, size, rng=None: seen.append(b) or real(b, size, rng=rng))
+    C.add_laplace_noise(np.zeros(3), scale, rng=AesCtrSource(b"l" * 32))
+    used = samplers.as_rational(seen[0], name="scale")
+    exact = Fraction(scale) / Fraction(C.grid_for(scale, 20))
+    assert exact <= used <= exact * (1 + 2.0**-34)
+
+
+@pytest.mark.parametrize("secure", [True, False])
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_noise_scale_is_checked_on_both_paths(secure, bad):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureNoiseWarning)
+        with pytest.raises(DPError, match="sigma"):
+            C.add_gaussian_noise(np.zeros(3), bad, secure=secure)
+        with pytest.raises(DPError, match="scale"):
+            C.add_laplace_noise(np.zeros(3), bad, secure=secure)
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda: C.calibrate_analytic_gaussian(-1.0, 1e-5), "epsilon"),
+        (lambda: C.calibrate_analytic_gaussian(1.0, 0.0), "delta"),
+        (lambda: C.calibrate_analytic_gaussian(1.0, 1.5), "delta"),
+        (lambda: C.calibrate_analytic_gaussian(1.0, 1e-5, 0.0), "sensitivity"),
+        (lambda: C.calibrate_analytic_gaussian(800.0, 1e-5), "epsilon"),
+        (lambda: C.gaussian_delta(0.0, 1.0), "sigma"),
+        (lambda: C.gaussian_delta(1.0, -1.0), "epsilon"),
+    ],
+)
+def test_calibration_errors_name_the_parameter(call, name):
+    with pytest.raises(DPError, match=name):
         call()

@@ -15,7 +15,7 @@ from dp import _reference as R
 from dp import samplers
 from dp.errors import DPError
 from dp.rng import AesCtrSource
-from tests.dp.conftest import ALPHA, Z, chi_square_pvalue
+from tests.dp.conftest import ALPHA, Z, binned_chi_square_pvalue, chi_square_pvalue
 
 SEED_WORDS = 300_000
 
@@ -197,3 +197,117 @@ def test_float_sigma2_becomes_a_close_rational():
     assert abs(float(f) - 2.345678) < 1e-8
     n, d, t = samplers.gaussian_params(samplers._sigma2_rational(9.9e7 + 0.5))
     assert 2 * n * d * t * t < 1 << 62
+
+
+# --- goodness of fit at small and large sigma, and the power of these tests ---------------------
+
+
+def _dg_exact(sigma2: float):
+    r = int(60 * np.sqrt(sigma2) + 60)
+    support = np.arange(-r, r + 1)
+    return support, R.discrete_gaussian_pmf(sigma2, support)
+
+
+DG_SIGMA2 = [Fraction(1, 4), Fraction(1), Fraction(109, 10), Fraction(10**4), Fraction(10**8)]
+
+
+@pytest.mark.parametrize("sigma2", DG_SIGMA2)
+def test_discrete_gaussian_binned_chi_square(seeded, sigma2):
+    """sigma = 0.5 ... 1e4 against the exact pmf, ~100 equal-probability bins, false alarm ALPHA."""
+    x = samplers.discrete_gaussian(sigma2, 200_000, rng=seeded(f"bchi{sigma2}"))
+    support, pmf = _dg_exact(float(sigma2))
+    assert binned_chi_square_pvalue(x, support, pmf) > ALPHA
+    _assert_moments(x, float(sigma2) if sigma2 >= 4 else float(np.sum(support**2 * pmf)))
+
+
+@pytest.mark.parametrize("sigma2", [Fraction(1, 4), Fraction(10**8)])
+def test_the_distribution_tests_catch_sigma_off_by_5_percent(seeded, sigma2):
+    """Power: draws with sigma 5% too large (or small) fail both the chi-square and the moment
+    test against the intended sigma, so the tests above can fail."""
+    support, pmf = _dg_exact(float(sigma2))
+    var = float(np.sum(support**2 * pmf))
+    for factor in (Fraction(105, 100), Fraction(95, 100)):
+        x = samplers.discrete_gaussian(sigma2 * factor**2, 200_000, rng=seeded(f"pow{factor}"))
+        assert binned_chi_square_pvalue(x, support, pmf) < ALPHA
+        with pytest.raises(AssertionError):
+            _assert_moments(x, var)
+
+
+def test_discrete_laplace_large_scale_binned_chi_square_and_power(seeded):
+    scale = 10_000
+    support = np.arange(-40 * scale, 40 * scale + 1)
+    pmf = R.discrete_laplace_pmf(float(scale), support)
+    x = samplers.discrete_laplace(scale, 200_000, rng=seeded("blap"))
+    assert binned_chi_square_pvalue(x, support, pmf) > ALPHA
+    off = samplers.discrete_laplace(Fraction(105 * scale, 100), 200_000, rng=seeded("blap5"))
+    assert binned_chi_square_pvalue(off, support, pmf) < ALPHA
+
+
+def test_skellam_sigma_1e4_binned_chi_square_and_power(seeded):
+    mu = 5 * 10**7  # variance 2 mu = 1e8
+    r = 600_060
+    support = np.arange(-r, r + 1)
+    pmf = R.skellam_pmf(float(mu), support)
+    x = samplers.skellam(mu, 200_000, rng=seeded("bsk"))
+    assert binned_chi_square_pvalue(x, support, pmf) > ALPHA
+    off = samplers.skellam(Fraction(11025 * mu, 10_000), 200_000, rng=seeded("bsk5"))  # sigma+5%
+    assert binned_chi_square_pvalue(off, support, pmf) < ALPHA
+
+
+def test_discrete_gaussian_kernel_matches_reference_with_a_large_denominator(seeded):
+    """A float sigma^2 becomes n/d with d ~ 2^29, so |y| t d - n exceeds 3037000499 and the
+    128-bit path of bern_exp_square is taken: it must still follow the reference exactly."""
+    f = samplers._sigma2_rational(2**0.5 * 1.7)
+    n, d, t = samplers.gaussian_params(f)
+    assert 5 * t * d - n > 3037000499
+    w = _words(seeded, "bigden")
+    out, st = np.empty(10_000, np.int64), np.zeros(4, np.uint64)
+    assert K.fill_discrete_gaussian(out, 0, w, st, n, d, t, 1 << 20) == out.size
+    assert np.abs(out).max() >= 5  # some outputs were accepted on the 128-bit path
+    bits = R.Bits(w)
+    assert out.tolist() == [R.discrete_gaussian_ref(bits, n, d, t) for _ in range(out.size)]
+
+
+# --- every randomized function draws only from the given source, or from os.urandom ------------
+
+
+def _randomized_calls():
+    from dp import continuous, distributed, local, randomized_response
+
+    plan = distributed.plan_distributed(dimension=20, l2_clip=1.0, noise_multiplier=1.0,
+                                        n_clients=3, n_min=2)
+    sk_plan = distributed.plan_distributed(dimension=20, l2_clip=1.0, noise_multiplier=1.0,
+                                           n_clients=3, n_min=2, mechanism="skellam")
+    x = np.linspace(-1, 1, 20)
+    return {
+        "discrete_laplace": lambda rng: samplers.discrete_laplace(Fraction(7, 3), 500, rng=rng),
+        "discrete_gaussian": lambda rng: samplers.discrete_gaussian(2.5, 500, rng=rng),
+        "poisson": lambda rng: samplers.poisson(40, 500, rng=rng),
+        "skellam": lambda rng: samplers.skellam(Fraction(9, 2), 500, rng=rng),
+        "gaussian_noise": lambda rng: continuous.add_gaussian_noise(x, 0.7, rng=rng),
+        "laplace_noise": lambda rng: continuous.add_laplace_noise(x, 0.7, rng=rng),
+        "privatize_update": lambda rng: local.privatize_update(x, l2_clip=1.0, sigma=1.0,
+                                                               rng=rng)[0],
+        "randomize_kary": lambda rng: randomized_response.randomize_kary(
+            np.arange(500) % 7, 7, 1.0, rng=rng),
+        "encode_client": lambda rng: distributed.encode_client(x, plan, rotation_seed=b"r" * 32,
+                                                               rng=rng),
+        "encode_client_skellam": lambda rng: distributed.encode_client(
+            x, sk_plan, rotation_seed=b"r" * 32, rng=rng),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_randomized_calls()))
+def test_explicit_source_is_the_only_randomness(name, monkeypatch):
+    """Same seed, same output (so nothing else random is consulted); with rng=None the source is
+    AES-CTR keyed from os.urandom: fixing os.urandom fixes the output."""
+    call = _randomized_calls()[name]
+    a = call(AesCtrSource(b"s" * 32))
+    assert np.array_equal(a, call(AesCtrSource(b"s" * 32)))
+    assert not np.array_equal(a, call(AesCtrSource(b"t" * 32)))
+    assert not np.array_equal(call(None), call(None))
+    import dp.rng
+
+    drawn = []
+    monkeypatch.setattr(dp.rng.os, "urandom", lambda n: drawn.append(n) or b"u" * n)
+    assert np.array_equal(call(None), call(None)) and drawn
