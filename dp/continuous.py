@@ -138,6 +138,6 @@ def add_laplace_noise(x: np.ndarray, scale: float, *, rng: RandomSource | None =
         return v + scale * z.reshape(v.shape)
     g = grid_for(scale, _LAP_STEPS)
     q = _snap(x, g)
-    ratio = Fraction(math.ceil(Fraction(scale) / Fraction(g) * _LAP_DEN), _LAP_DEN)
+    ratio = samplers.at_least(Fraction(scale) / Fraction(g), _LAP_DEN, "scale")
     noise = samplers.discrete_laplace(ratio, q.size, rng=src).reshape(q.shape)
     return (q + noise).astype(np.float64) * g

@@ -123,7 +123,7 @@ def _sum_bound(*, mechanism: str, n: int, clip_scaled: float, l2_bound: float, l
 
 def _bits_for(bound: float) -> int:
     """Smallest b with bound <= 2^(b-1) - 1 (two's complement range)."""
-    return int(math.ceil(bound) + 1).bit_length() + 1
+    return int(math.ceil(bound)).bit_length() + 1
 
 
 def _make(scale: float, *, mechanism, dimension, l2_clip, noise_multiplier, n_clients, n_min,
@@ -133,7 +133,7 @@ def _make(scale: float, *, mechanism, dimension, l2_clip, noise_multiplier, n_cl
     variance = (noise_multiplier * clip_scaled) ** 2 / n_min
     l2_bound = inflated_l2_bound(clip_scaled, length, beta)
     bound = _sum_bound(mechanism=mechanism, n=n_clients, clip_scaled=clip_scaled, l2_bound=l2_bound,
-                       length=length, rotate=rotate, variance=variance,
+                       length=length, rotate=rotate, variance=_sampled_variance(mechanism, variance),
                        wrap_probability=wrap_probability)
     return DistributedPlan(
         mechanism=mechanism, dimension=dimension, padded_dimension=rotation.padded_dimension(dimension),
@@ -233,11 +233,21 @@ def _check_feasible(plan: DistributedPlan, bits: int | None) -> None:
 def _noise_parameter(plan: DistributedPlan) -> Fraction:
     """sigma^2 (Gaussian) or mu = sigma^2/2 (Skellam) as the rational the sampler uses, rounded
     up so that the sampled noise is never below what the accounting assumed."""
-    if plan.mechanism == "gaussian":
-        return samplers.sigma2_at_least(plan.client_variance)
-    target = plan.client_variance / 2
-    f = samplers.as_rational(target, max_den=1 << 16, name="mu")
-    return f if f >= Fraction(target) else f + Fraction(1, f.denominator)
+    return _noise_rational(plan.mechanism, plan.client_variance)
+
+
+def _noise_rational(mechanism: str, variance: float) -> Fraction:
+    if mechanism == "gaussian":
+        return samplers.sigma2_at_least(variance)
+    return samplers.at_least(variance / 2, 1 << 16, "mu")
+
+
+def _sampled_variance(mechanism: str, variance: float) -> float:
+    """The variance parameter the sampler will really use (>= ``variance``), for the tail bound."""
+    if not variance > 0:
+        return variance
+    f = _noise_rational(mechanism, variance)
+    return float(f) * (1 if mechanism == "gaussian" else 2)
 
 
 def _conditional_round(y: np.ndarray, bound: float, rng: RandomSource) -> np.ndarray:
@@ -282,6 +292,8 @@ def to_signed(aggregate: np.ndarray, bits: int) -> np.ndarray:
 
     Idempotent on values already in the signed range (same convention as secagg's unembed).
     """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 63:
+        raise DPError(f"bits must be an int in [1, 63], got {bits!r}")
     a = np.asarray(aggregate)
     if not np.issubdtype(a.dtype, np.integer):
         raise DPError("aggregate must be an integer array")

@@ -31,12 +31,24 @@ _LIMIT = 1 << 62  # every denominator / product in the kernels stays below this
 _VMAX = 1 << 20  # cap on geometric counters: reached with probability <= exp(-2^20)
 
 
-def as_rational(x: Rational, max_den: int = 1 << 16, name: str = "parameter") -> Fraction:
-    """``x`` as a positive Fraction; floats via ``limit_denominator(max_den)`` (closest fraction)."""
+def _check_rational(x: Rational, name: str) -> None:
     if isinstance(x, bool) or not isinstance(x, Fraction | int | float):
         raise DPError(f"{name} must be a Fraction, int or float, got {type(x).__name__}")
     if isinstance(x, float) and not math.isfinite(x):
         raise DPError(f"{name} must be finite")
+    if not x > 0:
+        raise DPError(f"{name} must be > 0, got {x}")
+
+
+def at_least(x: Rational, den: int, name: str = "parameter") -> Fraction:
+    """The smallest multiple of 1/den that is >= ``x`` (a float counts at its exact value)."""
+    _check_rational(x, name)
+    return Fraction(math.ceil(Fraction(x) * den), den)
+
+
+def as_rational(x: Rational, max_den: int = 1 << 16, name: str = "parameter") -> Fraction:
+    """``x`` as a positive Fraction; floats via ``limit_denominator(max_den)`` (closest fraction)."""
+    _check_rational(x, name)
     f = x if isinstance(x, Fraction) else Fraction(x)
     if isinstance(x, float):
         f = f.limit_denominator(max_den)
@@ -127,10 +139,8 @@ def sigma2_at_least(sigma2: Rational) -> Fraction:
     """The smallest multiple of 1/m that is >= ``sigma2``, m = max(1, 2^30 // sigma2): a rational
     the discrete Gaussian kernel accepts, within max(1, sigma2) 2^-30 above ``sigma2`` (a float
     counts at its exact binary value). Never less noise than asked for."""
-    as_rational(sigma2, name="sigma2")  # type, finiteness and sign
-    target = Fraction(sigma2)
-    m = max(1, int((1 << 30) // max(float(target), 1.0)))
-    return Fraction(math.ceil(target * m), m)
+    _check_rational(sigma2, "sigma2")
+    return at_least(sigma2, max(1, int((1 << 30) // max(float(sigma2), 1.0))), "sigma2")
 
 
 def discrete_gaussian(sigma2: Rational, size: int, *, rng: RandomSource | None = None) -> np.ndarray:

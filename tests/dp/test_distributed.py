@@ -162,3 +162,33 @@ def test_larger_modulus_decodes_the_same():
     small = D.decode_sum(v % (1 << plan.bits), plan)
     big = D.decode_sum(v % (1 << (plan.bits + 9)), plan)
     assert np.array_equal(small, big)
+
+
+def test_bits_for_is_the_smallest_fitting_width():
+    """The old formula took one bit too many when ceil(bound) + 1 was a power of two."""
+    for k in range(2, 53):  # bound +- 0.5 stays exact in float64
+        top = 2 ** (k - 1) - 1  # the largest magnitude that k-bit two's complement holds
+        assert D._bits_for(top) == k
+        assert D._bits_for(top - 0.5) == k
+        assert D._bits_for(top + 0.5) == k + 1
+    assert D._bits_for(0.0) == 1
+
+
+@pytest.mark.parametrize("mechanism", D.MECHANISMS)
+def test_wraparound_bound_uses_the_noise_the_sampler_draws(monkeypatch, mechanism):
+    """The sampler's parameter is rounded up from the plan's variance; the tail bound that sets
+    the bits must use the rounded-up value, not the smaller one."""
+    seen = []
+    real = D._sum_bound
+    monkeypatch.setattr(D, "_sum_bound", lambda **kw: seen.append(kw["variance"]) or real(**kw))
+    plan = D.plan_distributed(dimension=100, l2_clip=1.3, noise_multiplier=1.1, n_clients=7,
+                              n_min=3, mechanism=mechanism, scale=7.77)
+    sampled = float(D._noise_parameter(plan)) * (1 if mechanism == "gaussian" else 2)
+    assert sampled > plan.client_variance
+    assert seen[-1] == sampled
+
+
+def test_to_signed_checks_bits():
+    for bad in (0, 64, 2.0, True):
+        with pytest.raises(DPError, match="bits"):
+            D.to_signed(np.zeros(3, dtype=np.int64), bad)
