@@ -9,6 +9,7 @@ Tables: acceptance probabilities h(z)/E(z) for the middle window and both tails,
 cumulative products; each entry is within relative error ``err`` (<= 6 roundings per factor, counted
 as 8, times 2.1). Tail tables stop where the value drops below 2^-100 (or where m + z < 0 on the left);
 past their end only rejection can be certified (the values keep decreasing).
+The sampling kernels allocate nothing and run with ``_nrt=False`` (see ``_kernels``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def tables(a: int, b: int) -> tuple:
     return params, mid, right, lft
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _geometric(words, st, lr, dmax, g):
     """D by inversion of a 53-bit uniform, certified; -1 = not certifiable, dmax+1 = beyond table."""
     k = K._next_bits(words, st, 53)
@@ -90,7 +91,7 @@ def _geometric(words, st, lr, dmax, g):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _accept(words, st, p, err):
     """1 accept / 0 reject / -1 not certifiable, for V < p with p known to relative error err.
 
@@ -107,7 +108,7 @@ def _accept(words, st, p, err):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def poisson_fast(words, st, m, w, left, lp, lm, total, lrp, lrm, rend, lend, err, geo, mid, right,
                  lft):
     """One Poisson draw (see module doc); sets st[1] = 2 when a decision needs the exact path."""
@@ -143,7 +144,7 @@ def poisson_fast(words, st, m, w, left, lp, lm, total, lrp, lrm, rend, lend, err
             return m + z
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def fill_skellam_fast(out, start, words, st, m, w, left, lp, lm, total, lrp, lrm, rend, lend,
                       err, geo, mid, right, lft, pair):
     """Fill out[start:] with Poisson - Poisson (pair) or Poisson draws; returns the index reached.
