@@ -152,9 +152,12 @@ def _check_plan_args(mechanism, dimension, l2_clip, noise_multiplier, n_clients,
         if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
             raise DPError(f"{name} must be a positive finite number, got {v!r}")
     if not (isinstance(n_min, int) and isinstance(n_clients, int) and 1 <= n_min <= n_clients):
-        raise DPError("need integers 1 <= n_min <= n_clients")
-    if not 0 <= beta < 1 or not 0 < wrap_probability < 1:
-        raise DPError("need 0 <= beta < 1 and 0 < wrap_probability < 1")
+        raise DPError(f"need integers 1 <= n_min <= n_clients, got n_min={n_min!r}, "
+                      f"n_clients={n_clients!r}")
+    if not (isinstance(beta, int | float) and 0 <= beta < 1):
+        raise DPError(f"beta must be in [0, 1), got {beta!r}")
+    if not (isinstance(wrap_probability, int | float) and 0 < wrap_probability < 1):
+        raise DPError(f"wrap_probability must be in (0, 1), got {wrap_probability!r}")
 
 
 def plan_distributed(*, dimension: int, l2_clip: float, noise_multiplier: float, n_clients: int,

@@ -14,6 +14,9 @@ from .rng import RandomSource
 
 def local_sigma(epsilon: float, delta: float, l2_clip: float) -> float:
     """sigma making one clipped update (epsilon, delta)-LDP: any two inputs differ by <= 2 clip."""
+    if isinstance(l2_clip, bool) or not (isinstance(l2_clip, int | float)
+                                         and math.isfinite(l2_clip) and l2_clip > 0):
+        raise DPError(f"l2_clip must be a positive finite number, got {l2_clip!r}")
     return calibrate_analytic_gaussian(epsilon, delta, sensitivity=2.0 * l2_clip)
 
 

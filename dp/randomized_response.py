@@ -69,9 +69,11 @@ def estimate_frequencies(reports: np.ndarray, k: int, epsilon: float) -> np.ndar
     p = keep_probability(epsilon, k)
     q = (1.0 - p) / (k - 1)
     r = np.asarray(reports)
-    if r.ndim != 1 or r.size == 0:
-        raise DPError("reports must be a non-empty 1-D array")
-    share = np.bincount(r, minlength=k)[:k] / r.size
+    if r.ndim != 1 or r.size == 0 or not np.issubdtype(r.dtype, np.integer):
+        raise DPError("reports must be a non-empty 1-D integer array")
+    if r.min() < 0 or r.max() >= k:
+        raise DPError(f"reports must lie in [0, {k}), got values in [{r.min()}, {r.max()}]")
+    share = np.bincount(r, minlength=k) / r.size
     return (share - q) / (p - q)
 
 

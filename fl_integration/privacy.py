@@ -30,6 +30,8 @@ class LocalDP:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not self.delta < 1:
+            raise ValueError(f"delta must be in (0, 1), got {self.delta!r}")
 
     @property
     def sigma(self) -> float:

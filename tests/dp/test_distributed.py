@@ -192,3 +192,15 @@ def test_to_signed_checks_bits():
     for bad in (0, 64, 2.0, True):
         with pytest.raises(DPError, match="bits"):
             D.to_signed(np.zeros(3, dtype=np.int64), bad)
+
+
+@pytest.mark.parametrize(("kw", "name"), [(dict(beta=1.0), "beta"), (dict(beta=-0.1), "beta"),
+                                          (dict(wrap_probability=0.0), "wrap_probability"),
+                                          (dict(wrap_probability=1.0), "wrap_probability"),
+                                          (dict(n_min=11), "n_min"), (dict(l2_clip=0.0), "l2_clip"),
+                                          (dict(noise_multiplier=-1.0), "noise_multiplier")])
+def test_plan_errors_name_the_parameter(kw, name):
+    base = dict(dimension=100, l2_clip=1.0, noise_multiplier=1.0, n_clients=10, n_min=5)
+    base.update(kw)
+    with pytest.raises(DPError, match=name):
+        D.plan_distributed(**base)

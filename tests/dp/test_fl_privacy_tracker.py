@@ -43,3 +43,10 @@ def test_tracker_does_not_swallow_invalid_events():
     with pytest.raises(ValueError, match="broken event"):
         tracker.record(Broken())
     assert tracker.epsilon() == 0.0
+
+
+def test_local_dp_refuses_delta_of_one_or_more():
+    from fl_integration.privacy import LocalDP
+
+    with pytest.raises(ValueError, match="delta"):
+        LocalDP(delta=1.0)

@@ -59,3 +59,8 @@ def test_grid_too_coarse_for_the_clip_is_refused():
         local.privatize_update(np.ones(3), l2_clip=1.0, sigma=0.0)
     with pytest.raises(DPError, match="l2_clip"):
         local.privatize_update(np.ones(3), l2_clip=-1.0, sigma=1.0)
+
+
+def test_local_sigma_names_a_bad_clip():
+    with pytest.raises(DPError, match="l2_clip"):
+        local.local_sigma(1.0, 1e-5, 0.0)

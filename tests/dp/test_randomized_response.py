@@ -64,6 +64,12 @@ def test_noise_parameter_matches_keep_probability():
         lambda: rr.randomize_kary(np.array([0]), 1, 1.0),
         lambda: rr.randomize_kary(np.array([0]), 3, 0.0),
         lambda: rr.estimate_frequencies(np.array([], dtype=np.int64), 3, 1.0),
+        # out-of-range reports used to be dropped silently (>= k) or raise a bare ValueError (< 0)
+        lambda: rr.estimate_frequencies(np.array([0, 1, 3]), 3, 1.0),
+        lambda: rr.estimate_frequencies(np.array([0, -1]), 3, 1.0),
+        lambda: rr.estimate_frequencies(np.array([0.0, 1.0]), 3, 1.0),
+        lambda: rr.keep_probability(float("nan"), 3),
+        lambda: rr.randomize_binary(np.array([0, 2]), 1.0),
     ],
 )
 def test_bad_inputs(call):
