@@ -1,7 +1,8 @@
 """Exact integer noise samplers (discrete Laplace, discrete Gaussian, Poisson, Skellam).
 
-All parameters are rationals (``fractions.Fraction``; a float is converted with
-``Fraction(x).limit_denominator(max_den)``, see :func:`as_rational`) so that every accept/reject
+All parameters are rationals (``fractions.Fraction``; a float is rounded *up* to a multiple of
+1/max_den, see :func:`as_rational`, so a sampler never draws less noise than asked) so that every
+accept/reject
 decision is an integer comparison on CSPRNG bits (Canonne, Kamath, Steinke 2020). Outputs are
 exact for the stated rational parameter. The only deviations: a geometric counter that reaches
 2^20 restarts its draw (probability exp(-2^20)), and Bernoulli(exp(-x)) with x >= 2^64 returns 0
@@ -47,14 +48,12 @@ def at_least(x: Rational, den: int, name: str = "parameter") -> Fraction:
 
 
 def as_rational(x: Rational, max_den: int = 1 << 16, name: str = "parameter") -> Fraction:
-    """``x`` as a positive Fraction; floats via ``limit_denominator(max_den)`` (closest fraction)."""
+    """``x`` as a positive Fraction: ints and Fractions exactly, a float rounded up to the next
+    multiple of 1/max_den (never below the float, which is what a noise scale wants)."""
     _check_rational(x, name)
-    f = x if isinstance(x, Fraction) else Fraction(x)
     if isinstance(x, float):
-        f = f.limit_denominator(max_den)
-    if f <= 0:
-        raise DPError(f"{name} must be > 0, got {x}")
-    return f
+        return at_least(x, max_den, name)
+    return Fraction(x)
 
 
 def _run(fill: Callable[..., int], size: int, rng: RandomSource | None, *params,
@@ -129,9 +128,10 @@ def gaussian_params(sigma2: Fraction) -> tuple[int, int, int]:
 
 
 def _sigma2_rational(sigma2: Rational) -> Fraction:
-    """sigma^2 as a Fraction; floats get the largest denominator the kernel's bounds allow."""
-    if isinstance(sigma2, float) and math.isfinite(sigma2) and sigma2 > 0:
-        return as_rational(sigma2, max(1, int((1 << 30) // max(sigma2, 1.0))), "sigma2")
+    """sigma^2 as a Fraction: exact for ints and Fractions, a float rounded up by
+    :func:`sigma2_at_least` (the largest denominator the kernel's bounds allow)."""
+    if isinstance(sigma2, float):
+        return sigma2_at_least(sigma2)
     return as_rational(sigma2, name="sigma2")
 
 
@@ -148,7 +148,7 @@ def discrete_gaussian(sigma2: Rational, size: int, *, rng: RandomSource | None =
 
     CKS 2020 Algorithm 3 (rejection from a discrete Laplace of scale floor(sigma)+1). ``sigma2`` is a
     Fraction n/d with 2 n d (floor(sigma)+1)^2 < 2^62 (sigma up to ~3.9e4 with integer sigma^2); a
-    float is rounded to the nearest fraction with denominator <= 2^30 // sigma2.
+    float is rounded up to a multiple of 1/m, m = max(1, 2^30 // sigma2) (:func:`sigma2_at_least`).
     """
     n, d, t = gaussian_params(_sigma2_rational(sigma2))
     return _run(K.fill_discrete_gaussian, size, rng, n, d, t, _VMAX)

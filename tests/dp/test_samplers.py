@@ -311,3 +311,11 @@ def test_explicit_source_is_the_only_randomness(name, monkeypatch):
     drawn = []
     monkeypatch.setattr(dp.rng.os, "urandom", lambda n: drawn.append(n) or b"u" * n)
     assert np.array_equal(call(None), call(None)) and drawn
+
+
+@pytest.mark.parametrize("x", [0.1 * k + 0.013 for k in range(1, 30)] + [2.0**0.5, 1e-9, 3e5 / 7])
+def test_float_parameters_are_rounded_up_never_down(x):
+    """The old conversion took the closest small-denominator fraction, below the float about half
+    the time: slightly less noise than requested. Now every float is rounded up."""
+    assert Fraction(x) <= samplers._sigma2_rational(x) <= Fraction(x) + max(1, x) * 2.0**-29
+    assert Fraction(x) <= samplers.as_rational(x) <= Fraction(x) + 2.0**-16
