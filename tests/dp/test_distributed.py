@@ -68,7 +68,8 @@ def test_bits_cover_the_wraparound_bound(kw):
     bound = D._sum_bound(
         mechanism=plan.mechanism, n=plan.n_clients, clip_scaled=plan.l2_clip * plan.scale,
         l2_bound=plan.l2_bound, length=plan.length, rotate=plan.rotate,
-        variance=plan.client_variance, wrap_probability=plan.wrap_probability)
+        variance=D._sampled_variance(plan.mechanism, plan.client_variance),
+        wrap_probability=plan.wrap_probability)
     assert bound <= 2 ** (plan.bits - 1) - 1
     assert plan.bits == 8 or bound > 2 ** (plan.bits - 2) - 1  # and not wastefully large
     assert plan.bits >= 8
