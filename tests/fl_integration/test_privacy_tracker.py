@@ -1,5 +1,4 @@
-"""fl_integration.privacy.PrivacyTracker over dp's events. It lives here because this session
-owns fl_integration/privacy.py but not tests/fl_integration/ (move it there when convenient)."""
+"""fl_integration.privacy.PrivacyTracker over dp's events: the subsampled curve it records."""
 
 from __future__ import annotations
 
