@@ -9,6 +9,12 @@ aggregation, which embeds it in Z_{2^b} as two's complement (``secagg.encoding.e
 the server's sum mod 2^b is decoded here with the same convention (values >= 2^(b-1) are
 negative), divided by gamma and un-rotated.
 
+Neighbouring relation of the guarantee (as in both papers): two federations differ in one
+client's *update* ("replace one"), while at least n_min noise shares are in the sum. Removing a
+client removes its noise share too; the accounting here does not cover that "add/remove one"
+relation, and the survivors' noise must be at least n_min shares (secure aggregation's
+threshold enforces that, since fewer survivors abort the round).
+
 The rotation seed must be fresh for each round and independent of the data (the FL layer
 derives it from the round's session); the wrap-around bound below holds over its randomness.
 
