@@ -23,7 +23,7 @@ from secagg.errors import (
     MalformedMessage,
     ProtocolViolation,
 )
-from secagg.masking import accumulate_masks
+from secagg.masking import accumulate_mask_jobs, default_workers, fixed_job, pairwise_job
 from secagg.prg import dtype_for_bits
 
 from . import codec
@@ -44,6 +44,8 @@ from .messages import (
 from .stages import Stage, next_stage, require
 
 SEED_BYTES = 32
+#: Neighbours per masking job: jobs are spread over the mask threads (secagg.masking).
+PEER_BATCH = 32
 
 
 def advertise_payload(config: SecAggConfig, client_id: int, c_pk: bytes, s_pk: bytes) -> bytes:
@@ -105,6 +107,11 @@ class _PeerBoxes:
         if got is None:
             got = self._boxes[peer_public] = self._pair.box(peer_public)
         return got
+
+    def prefetch(self, peer_publics: list[bytes]) -> None:
+        """Make the Boxes of many peers at once, on the mask threads (one X25519 each)."""
+        todo = [pk for pk in peer_publics if pk not in self._boxes]
+        self._boxes.update(zip(todo, self._pair.boxes(todo, workers=default_workers()), strict=True))
 
     def __repr__(self) -> str:
         return repr(self._pair)
@@ -199,6 +206,7 @@ class SecAggClient:
         t = self.config.threshold
         key_shares = shamir.split_secrets([secrets.mask.private_bytes()], t, xs, self._rng)
         mask_shares = shamir.split_secrets([self_seed], t, xs, self._rng)
+        secrets.box.prefetch([peers[v].c_pk for v in sorted(peers)])
         bundles = tuple(
             (v, self._seal(peers[v].c_pk, v, key_shares[v] + mask_shares[v]))
             for v in sorted(peers)
@@ -255,12 +263,12 @@ class SecAggClient:
         secrets = self._secrets
         assert secrets is not None
         session, u = self.config.session_id, self.client_id
-        seeds = [secrets.self_seed]
-        signs = [1]
-        for v in sorted(shares):
-            seeds.append(keys.pairwise_seed(secrets.mask, self._peers[v].s_pk, session, u, v))
-            signs.append(1 if u < v else -1)
-        y = accumulate_masks(x, seeds, signs, session, self.config.modulus_bits)
+        peers = [(v, self._peers[v].s_pk) for v in sorted(shares)]
+        jobs = [fixed_job([secrets.self_seed], [1])] + [
+            pairwise_job(secrets.mask, u, peers[j : j + PEER_BATCH], session)
+            for j in range(0, len(peers), PEER_BATCH)
+        ]
+        y = accumulate_mask_jobs(x, jobs, session, self.config.modulus_bits)
         out = codec.encode(MaskedInput(u, y), self.config)
         self._shares = shares
         self._advance()

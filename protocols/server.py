@@ -17,7 +17,7 @@ import numpy as np
 
 from secagg import keys, labels, shamir
 from secagg.errors import AbortError, OutOfOrder, ProtocolViolation, ShamirError
-from secagg.masking import accumulate_masks
+from secagg.masking import MaskJob, accumulate_mask_jobs, fixed_job, pairwise_job
 from secagg.prg import dtype_for_bits
 
 from . import codec
@@ -38,10 +38,8 @@ from .messages import (
 )
 from .stages import Stage, next_stage
 
-#: Values per call of the mask kernel when unmasking (bounded memory however long the vector).
-CHUNK_VALUES = 1 << 20
-#: Seeds per call of the mask kernel (bounds the number of open AES streams).
-SEED_BATCH = 4096
+#: Self-mask seeds per unmasking job (a dropped client's pairwise masks are one job each).
+SELF_SEED_BATCH = 64
 
 _EXPECTED = {
     Stage.ADVERTISE_KEYS: AdvertiseKeys,
@@ -261,25 +259,32 @@ class SecAggServer:
 
     def _close_unmask(self, inbox: dict[int, UnmaskShares]) -> dict[int, bytes]:
         self_seeds, dead_keys = self._reconstruct(inbox)
-        seeds, signs = list(self_seeds.values()), [-1] * len(self_seeds)
-        session = self.config.session_id
-        for v, key in dead_keys.items():
-            for u in sorted(self._graph.neighbors(v) & self._alive_set):
-                seeds.append(keys.pairwise_seed(key, self._keys[u].s_pk, session, v, u))
-                signs.append(-1 if u < v else 1)  # undo δ_uv·PRG(s_uv) that u added
         assert self._sum is not None
-        self._result = self._unmask_sum(self._sum, seeds, signs)
+        self._result = accumulate_mask_jobs(
+            self._sum, self._unmask_jobs(self_seeds, dead_keys), self.config.session_id,
+            self.config.modulus_bits,
+        )
         return {}
 
-    def _unmask_sum(self, acc: np.ndarray, seeds: list[bytes], signs: list[int]) -> np.ndarray:
-        session, bits = self.config.session_id, self.config.modulus_bits
-        for lo in range(0, acc.shape[0], CHUNK_VALUES):
-            part = acc[lo : lo + CHUNK_VALUES]
-            for j in range(0, len(seeds), SEED_BATCH):
-                accumulate_masks(
-                    part, seeds[j : j + SEED_BATCH], signs[j : j + SEED_BATCH], session, bits, lo
-                )
-        return acc
+    def _unmask_jobs(
+        self, self_seeds: dict[int, bytes], dead_keys: dict[int, keys.MaskKeyPair]
+    ) -> list[MaskJob]:
+        """Mask batches to subtract: U3's self masks, and per dropped v its pairwise masks.
+
+        A dropped v's job derives s_vu for its surviving neighbours u when a worker runs it, so
+        the worker threads' X25519 (libsodium, GIL released) and AES run side by side.
+        """
+        seeds = list(self_seeds.values())
+        jobs = [
+            fixed_job(seeds[j : j + SELF_SEED_BATCH], [-1] * len(seeds[j : j + SELF_SEED_BATCH]))
+            for j in range(0, len(seeds), SELF_SEED_BATCH)
+        ]
+        session = self.config.session_id
+        for v, key in dead_keys.items():
+            # v's own δ_vu = -δ_uv: adding v's side of each pair cancels what u added.
+            peers = [(u, self._keys[u].s_pk) for u in sorted(self._graph.neighbors(v) & self._alive_set)]
+            jobs.append(pairwise_job(key, v, peers, session))
+        return jobs
 
     def _reconstruct(
         self, inbox: dict[int, UnmaskShares]
@@ -310,16 +315,8 @@ class SecAggServer:
     ) -> dict[int, list[tuple[int, bytes]]]:
         """Per owner, the first t shares by x-coordinate (same x-sets share Lagrange weights)."""
         t = self.config.threshold
-        held: dict[int, list[tuple[int, bytes]]] = {v: [] for v in owners}
-        open_jobs = len(held)
-        for w in sorted(inbox):
-            if not open_jobs:
-                break
-            for v, blob in pick(inbox[w]):
-                job = held.get(v)
-                if job is not None and len(job) < t:
-                    job.append((w, blob))
-                    open_jobs -= len(job) == t
+        tables = [(w, dict(pick(inbox[w]))) for w in sorted(inbox)]
+        held = {v: [(w, d[v]) for w, d in tables if v in d][:t] for v in owners}
         for v, job in held.items():
             if len(job) < t:
                 raise AbortError(

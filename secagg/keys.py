@@ -6,8 +6,11 @@ Keys are small opaque objects built by classmethods and used by one verb, as in
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import NoReturn
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.public
 import nacl.signing
@@ -62,12 +65,15 @@ class MaskKeyPair(_Secret):
         """The 32 raw private bytes, for secret sharing s_sk among neighbours."""
         return self._sk.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
-    def exchange(self, peer_public: bytes) -> bytes:
-        """Raw X25519 shared secret; a low-order peer key is a protocol violation."""
-        if len(peer_public) != KEY_BYTES:
-            raise ProtocolViolation("mask-agreement public key must be 32 bytes")
+    def exchange(self, peer_public: bytes | X25519PublicKey) -> bytes:
+        """Raw X25519 shared secret; a low-order peer key is a protocol violation.
+
+        ``peer_public`` is 32 raw bytes or a key parsed once by :func:`parse_mask_public`.
+        """
+        if not isinstance(peer_public, X25519PublicKey):
+            peer_public = parse_mask_public(peer_public)
         try:
-            return self._sk.exchange(X25519PublicKey.from_public_bytes(peer_public))
+            return self._sk.exchange(peer_public)
         except ValueError as exc:  # all-zero shared secret: small-order point
             raise ProtocolViolation("peer mask-agreement key is a low-order point") from exc
 
@@ -75,17 +81,57 @@ class MaskKeyPair(_Secret):
         return self.public_bytes.hex()
 
 
+def parse_mask_public(data: bytes) -> X25519PublicKey:
+    """A peer's 32-byte mask-agreement key, parsed once for many agreements."""
+    if len(data) != KEY_BYTES:
+        raise ProtocolViolation("mask-agreement public key must be 32 bytes")
+    return X25519PublicKey.from_public_bytes(bytes(data))
+
+
 def pairwise_seed(
-    private: MaskKeyPair, peer_public: bytes, session_id: bytes, self_id: int, peer_id: int
+    private: MaskKeyPair,
+    peer_public: bytes | X25519PublicKey,
+    session_id: bytes,
+    self_id: int,
+    peer_id: int,
 ) -> bytes:
     """s_uv: HKDF of the X25519 agreement, bound to label, version, session and (min, max) ids.
 
     Symmetric: both ends derive the same seed, since the context orders the pair.
+    ``peer_public`` is raw bytes or a key from :func:`parse_mask_public`.
     """
     if self_id == peer_id:
         raise ValueError("a party has no pairwise seed with itself")
     shared = private.exchange(peer_public)
     return kdf.derive(shared, labels.PAIRWISE_SEED, session_id, kdf.pair_context(self_id, peer_id))
+
+
+def pairwise_seeds(
+    private: MaskKeyPair,
+    self_id: int,
+    peers: Iterable[tuple[int, bytes]],
+    session_id: bytes,
+) -> list[bytes]:
+    """:func:`pairwise_seed` with each ``(peer_id, peer_public_bytes)``, the same seeds.
+
+    For many peers, and for threads: the agreement runs in libsodium's ``crypto_scalarmult``
+    (the same RFC 7748 X25519), which releases the GIL, so worker threads derive seeds in
+    parallel; the KDF prefix is built once.
+    """
+    prefix = kdf.build_info(labels.PAIRWISE_SEED, session_id)
+    scalar = private.private_bytes()
+    out = []
+    for peer_id, peer_public in peers:
+        if self_id == peer_id:
+            raise ValueError("a party has no pairwise seed with itself")
+        if not isinstance(peer_public, bytes) or len(peer_public) != KEY_BYTES:
+            raise ProtocolViolation("mask-agreement public key must be 32 bytes")
+        try:
+            shared = nacl.bindings.crypto_scalarmult(scalar, peer_public)
+        except nacl.exceptions.RuntimeError as exc:  # libsodium refuses small-order points
+            raise ProtocolViolation("peer mask-agreement key is a low-order point") from exc
+        out.append(kdf.hkdf_sha256(shared, prefix + kdf.pair_context(self_id, peer_id), 32))
+    return out
 
 
 class BoxKeyPair(_Secret):
@@ -107,6 +153,21 @@ class BoxKeyPair(_Secret):
         if len(peer_public) != KEY_BYTES:
             raise ProtocolViolation("encryption public key must be 32 bytes")
         return nacl.public.Box(self._sk, nacl.public.PublicKey(peer_public))
+
+    def boxes(self, peer_publics: Sequence[bytes], *, workers: int = 1) -> list[nacl.public.Box]:
+        """:meth:`box` for many peers, on ``workers`` threads (libsodium releases the GIL)."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        if workers == 1 or len(peer_publics) < 2 * workers:
+            return [self.box(pk) for pk in peer_publics]
+        step = -(-len(peer_publics) // workers)
+        parts = [peer_publics[i : i + step] for i in range(0, len(peer_publics), step)]
+        with ThreadPoolExecutor(max_workers=len(parts) - 1, thread_name_prefix="secagg-box") as pool:
+            futures = [pool.submit(lambda p: [self.box(pk) for pk in p], p) for p in parts[1:]]
+            out = [self.box(pk) for pk in parts[0]]  # the calling thread takes the first part
+            for f in futures:
+                out += f.result()
+        return out
 
     def public_hex(self) -> str:
         return self.public_bytes.hex()

@@ -3,20 +3,30 @@
 The work is fused per chunk of the vector: for each seed, AES-CTR writes the keystream chunk into
 one reused buffer (L2-sized) and a numba kernel adds or subtracts it into ``acc``. Memory stays
 O(len(acc)) whatever the number of seeds, and no full-length temporary is ever made.
+:func:`accumulate_mask_jobs` spreads many batches of masks over threads (AES-CTR and the kernel
+release the GIL), at the cost of one full-length vector per thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import kernels, prg
+from . import kdf, kernels, keys, labels, prg
+
+#: A deferred batch of masks: called (in a worker thread) it returns ``(seeds, signs)``.
+MaskJob = Callable[[], tuple[Sequence[bytes], Sequence[int]]]
 
 #: Keystream bytes per chunk. 128 KiB: the buffer, the acc chunk and the zero source stay in a
 #: 512 KiB L2, and update_into's per-call cost is amortised. Tuned with
 #: bench/micro/test_bench_masking.py (32-64 KiB chunks measured slower, 256 KiB no faster).
 CHUNK_BYTES = 1 << 17
+#: Most threads :func:`accumulate_mask_jobs` starts by default (each holds a full-length vector).
+MAX_WORKERS = 8
 
 
 def accumulate_masks(
@@ -36,25 +46,117 @@ def accumulate_masks(
     sign_list = _check_seeds_signs(seeds, signs)
     if start < 0:
         raise ValueError("start must be >= 0")
-    streams = [prg.open_stream(prg.prg_key(s, session_id), start, dtype.itemsize) for s in seeds]
+    streams = prg.open_streams(prg.prg_keys(seeds, session_id), start, dtype.itemsize)
     mask = dtype.type(prg.value_mask(bits))
     reduce = bits < 8 * dtype.itemsize
-    chunk = max(1, min(CHUNK_BYTES // dtype.itemsize, acc.shape[0]))
+    chunk = _chunk_values(acc.shape[0], dtype.itemsize)
     # update_into needs 15 bytes of room past the data: give the one reused buffer 16 extra bytes
     # so every keystream chunk lands in place, block-aligned, with no tail copy.
     raw = np.empty(chunk * dtype.itemsize + prg.BLOCK_BYTES, dtype=np.uint8)
     zeros = np.zeros(chunk * dtype.itemsize, dtype=np.uint8)
+    pairs = list(zip(streams, sign_list, strict=True))
+    add = kernels.accumulate_words
     for lo in range(0, acc.shape[0], chunk):
         part = acc[lo : lo + chunk]
         nbytes = part.shape[0] * dtype.itemsize
         src = zeros[:nbytes]
         words = raw[:nbytes].view(dtype)
-        for enc, sign in zip(streams, sign_list, strict=True):
+        for enc, sign in pairs:
             enc.update_into(src, raw)
-            kernels.accumulate_words(part, words, sign)
+            add(part, words, sign)
         if reduce:
             kernels.mask_inplace(part, mask)
     return acc
+
+
+def accumulate_mask_jobs(
+    acc: np.ndarray,
+    jobs: Sequence[MaskJob],
+    session_id: bytes,
+    bits: int,
+    *,
+    workers: int | None = None,
+) -> np.ndarray:
+    """In place: add to ``acc`` the masks of every job, each job returning ``(seeds, signs)``.
+
+    Jobs run on ``workers`` threads, each thread into its own zeroed vector, and those vectors are
+    added to ``acc`` at the end, so ``acc`` is untouched if a job or argument raises. A job
+    derives its seeds when called (e.g. X25519 + HKDF, which hold the GIL) while another thread
+    spends its time in AES-CTR and the numba kernel (which release it). Same result as one
+    :func:`accumulate_masks` over all the seeds, for any number of workers (default: one per
+    CPU this process may use, at most :data:`MAX_WORKERS`).
+    """
+    dtype = _check_acc(acc, bits)
+    if workers is None:
+        workers = default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    prg.value_mask(bits)
+    kdf.build_info(labels.PRG_KEY, session_id)  # a bad session id raises before any job runs
+    queue = iter(jobs)
+    lock = threading.Lock()
+
+    def run() -> np.ndarray:
+        local = np.zeros(acc.shape[0], dtype=dtype)
+        while True:
+            with lock:
+                job = next(queue, None)
+            if job is None:
+                return local
+            seeds, signs = job()
+            accumulate_masks(local, seeds, signs, session_id, bits)
+
+    helpers = min(workers, len(jobs)) - 1  # the calling thread is one of the workers
+    if helpers < 1:
+        partials = [run()]
+    else:
+        with ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="secagg-mask") as pool:
+            futures = [pool.submit(run) for _ in range(helpers)]
+            try:
+                partials = [run()]
+            finally:  # a raising job stops the others: no job is left to run
+                with lock:
+                    queue = iter(())
+            partials += [f.result() for f in futures]
+    for local in partials:
+        kernels.accumulate_words(acc, local, 1)
+    if bits < 8 * dtype.itemsize:
+        kernels.mask_inplace(acc, dtype.type(prg.value_mask(bits)))
+    return acc
+
+
+def fixed_job(seeds: Sequence[bytes], signs: Sequence[int]) -> MaskJob:
+    """A job whose seeds are already known (e.g. reconstructed self-mask seeds)."""
+    return lambda: (seeds, signs)
+
+
+def pairwise_job(
+    private: keys.MaskKeyPair,
+    self_id: int,
+    peers: Sequence[tuple[int, bytes]],
+    session_id: bytes,
+) -> MaskJob:
+    """A job of the signed pairwise masks δ·PRG(s_uv) of ``self_id`` with each ``(v, s_pk_v)``.
+
+    δ = +1 if ``self_id < v`` else -1 (DESIGN §2.2). The seeds are derived when the job runs,
+    in its worker thread (:func:`secagg.keys.pairwise_seeds` releases the GIL).
+    """
+    signs = [1 if self_id < v else -1 for v, _ in peers]
+    return lambda: (keys.pairwise_seeds(private, self_id, peers, session_id), signs)
+
+
+def default_workers() -> int:
+    """Threads :func:`accumulate_mask_jobs` uses by default: the usable CPUs, capped."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, min(MAX_WORKERS, cpus))
+
+
+def _chunk_values(n: int, itemsize: int) -> int:
+    """Values per chunk: at most CHUNK_BYTES, and equal-sized so no chunk is a ragged sliver."""
+    most = max(1, CHUNK_BYTES // itemsize)
+    pieces = max(1, -(-n // most))
+    return max(1, -(-n // pieces))
 
 
 def add_mod(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:

@@ -14,6 +14,8 @@ long mask can be produced in chunks that agree byte for byte with the whole.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
@@ -51,9 +53,18 @@ def value_mask(bits: int) -> int:
 
 def prg_key(seed: bytes, session_id: bytes) -> bytes:
     """The 16-byte AES key of the mask PRG, unique per (seed, session)."""
-    if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
-        raise ValueError(f"mask seed must be {SEED_BYTES} bytes")
-    return kdf.derive(bytes(seed), labels.PRG_KEY, session_id, length=KEY_BYTES)
+    return prg_keys([seed], session_id)[0]
+
+
+def prg_keys(seeds: Iterable[bytes], session_id: bytes) -> list[bytes]:
+    """:func:`prg_key` of every seed, the KDF context built once for all of them."""
+    info = kdf.build_info(labels.PRG_KEY, session_id)
+    out = []
+    for seed in seeds:
+        if not isinstance(seed, (bytes, bytearray)) or len(seed) != SEED_BYTES:
+            raise ValueError(f"mask seed must be {SEED_BYTES} bytes")
+        out.append(kdf.hkdf_sha256(bytes(seed), info, KEY_BYTES))
+    return out
 
 
 def counter_block(block_index: int) -> bytes:
@@ -67,13 +78,22 @@ def open_stream(key: bytes, start: int, wordbytes: int) -> CipherContext:
     Reading ``n*wordbytes`` bytes from it (see :func:`read_into`) yields values
     ``start .. start+n-1``; successive reads continue the stream.
     """
+    return open_streams([key], start, wordbytes)[0]
+
+
+def open_streams(keys: Iterable[bytes], start: int, wordbytes: int) -> list[CipherContext]:
+    """:func:`open_stream` for every key, all at the same offset (one shared CTR mode)."""
     if start < 0:
         raise ValueError("start must be >= 0")
     block, skip = divmod(int(start) * wordbytes, BLOCK_BYTES)
-    enc = Cipher(algorithms.AES(key), modes.CTR(counter_block(block))).encryptor()
-    if skip:
-        enc.update(bytes(skip))
-    return enc
+    mode = modes.CTR(counter_block(block))
+    out = []
+    for key in keys:
+        enc = Cipher(algorithms.AES(key), mode).encryptor()
+        if skip:
+            enc.update(bytes(skip))
+        out.append(enc)
+    return out
 
 
 def read_into(enc: CipherContext, out: np.ndarray) -> None:

@@ -106,13 +106,19 @@ def test_design_contract_with_nacl_signing_keys() -> None:
         SecAggServer(cfg)
 
 
-def test_server_unmasks_in_chunks_of_vector_and_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tiny chunks (7 values, 3 seeds per kernel call) give the same exact sum: the keystream
-    offsets line up across chunks, so memory can stay bounded for any m."""
+@pytest.mark.parametrize("workers", [1, 3])
+def test_server_unmasks_in_chunks_of_vector_and_seeds(
+    monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Tiny chunks (7 values per kernel call, 3 self seeds per job) on 1 or 3 threads give the
+    same exact sum: the keystream offsets line up across chunks and the per-thread partial sums
+    add up, so memory can stay bounded for any m."""
     import protocols.server as server_mod
+    from secagg import masking
 
-    monkeypatch.setattr(server_mod, "CHUNK_VALUES", 7)
-    monkeypatch.setattr(server_mod, "SEED_BATCH", 3)
+    monkeypatch.setattr(masking, "CHUNK_BYTES", 7 * 8)
+    monkeypatch.setattr(masking, "default_workers", lambda: workers)
+    monkeypatch.setattr(server_mod, "SELF_SEED_BATCH", 3)
     cfg = config(9, threshold=5, vector_length=50, modulus_bits=37)
     inputs = random_inputs(cfg, 11)
     res = simulate_round(cfg, inputs, {"masked_input": [2, 5], "unmasking": [7]},

@@ -13,7 +13,15 @@ from secagg import labels
 from secagg.csprng import AesCtrRandom
 from secagg.encryption import open_bundle, seal_bundle, sealed_size
 from secagg.errors import AuthenticationError, ProtocolViolation, SecAggError
-from secagg.keys import BoxKeyPair, MaskKeyPair, SigningKeyPair, pairwise_seed, verify_signature
+from secagg.keys import (
+    BoxKeyPair,
+    MaskKeyPair,
+    SigningKeyPair,
+    pairwise_seed,
+    pairwise_seeds,
+    parse_mask_public,
+    verify_signature,
+)
 
 SESSION = b"s" * 16
 OTHER_SESSION = b"t" * 16
@@ -121,3 +129,53 @@ def test_signatures_verify_and_bind_label_and_message() -> None:
     for args in bad:
         with pytest.raises(AuthenticationError):
             verify_signature(*args)
+
+
+def test_pairwise_seed_with_a_parsed_key_equals_with_bytes() -> None:
+    a, b = MaskKeyPair.generate(), MaskKeyPair.generate()
+    parsed = parse_mask_public(b.public_bytes)
+    assert pairwise_seed(a, parsed, SESSION, 3, 7) == pairwise_seed(a, b.public_bytes, SESSION, 3, 7)
+    assert a.exchange(parsed) == a.exchange(b.public_bytes)
+    with pytest.raises(ProtocolViolation):
+        parse_mask_public(b.public_bytes[:31])
+
+
+def test_batched_pairwise_seeds_equal_one_at_a_time() -> None:
+    """libsodium's crypto_scalarmult (batch path) and cryptography's exchange agree."""
+    me = MaskKeyPair.generate(AesCtrRandom(b"m" * 32))
+    rng = AesCtrRandom(b"q" * 32)
+    peers = [(v, MaskKeyPair.generate(rng).public_bytes) for v in (1, 2, 9, 40, 1000)]
+    want = [pairwise_seed(me, pk, SESSION, 7, v) for v, pk in peers]
+    assert pairwise_seeds(me, 7, peers, SESSION) == want
+    assert pairwise_seeds(me, 7, [], SESSION) == []
+
+
+@pytest.mark.parametrize(
+    ("peer", "exc"),
+    [
+        ((3, b"\x00" * 32), ProtocolViolation),  # low-order point
+        ((3, (1).to_bytes(32, "little")), ProtocolViolation),  # the order-4 point u = 1
+        ((3, b"\x09" * 31), ProtocolViolation),
+        ((3, bytearray(32)), ProtocolViolation),
+        ((7, MaskKeyPair.generate().public_bytes), ValueError),  # with itself
+    ],
+)
+def test_batched_pairwise_seeds_refuse_bad_peers(peer, exc) -> None:
+    me = MaskKeyPair.generate()
+    with pytest.raises(exc):
+        pairwise_seeds(me, 7, [(1, MaskKeyPair.generate().public_bytes), peer], SESSION)
+    if peer[1] in (b"\x00" * 32, (1).to_bytes(32, "little")):
+        with pytest.raises(ProtocolViolation):  # the one-at-a-time path refuses the same keys
+            pairwise_seed(me, peer[1], SESSION, 7, 3)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_many_boxes_on_threads_equal_one_at_a_time(workers: int) -> None:
+    me = BoxKeyPair.generate()
+    peers = [BoxKeyPair.generate().public_bytes for _ in range(11)]
+    boxes = me.boxes(peers, workers=workers)
+    assert [b.shared_key() for b in boxes] == [me.box(pk).shared_key() for pk in peers]
+    with pytest.raises(ProtocolViolation):
+        me.boxes([*peers, b"x" * 31], workers=workers)
+    with pytest.raises(ValueError):
+        me.boxes(peers, workers=0)

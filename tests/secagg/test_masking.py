@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from secagg import kernels, masking, prg
+from secagg import kernels, keys, masking, prg
+from secagg.errors import ProtocolViolation
 
 SESSION = b"mask-test-sessio"
 BITS = st.integers(8, 64)
@@ -161,3 +162,71 @@ def test_add_sub_mod_reject_mismatched_inputs() -> None:
         masking.sub_mod(a, np.zeros(5, dtype=np.uint32), 32)
     with pytest.raises(TypeError):
         masking.add_mod(a, a, 40)
+
+
+# --- jobs on worker threads ------------------------------------------------------------------
+
+
+@given(BITS, st.lists(st.lists(st.tuples(SEEDS, SIGNS), max_size=4), max_size=6),
+       st.integers(0, 300), st.sampled_from([1, 2, 3]), st.data())
+@settings(max_examples=40, deadline=None)
+def test_mask_jobs_on_any_number_of_threads_equal_one_accumulation(
+    bits, batches, n, workers, data
+) -> None:
+    acc = data.draw(vectors(bits, n, n))
+    seeds = [s for batch in batches for s, _ in batch]
+    signs = [g for batch in batches for _, g in batch]
+    expected = masking.accumulate_masks(acc.copy(), seeds, signs, SESSION, bits)
+    jobs = [masking.fixed_job([s for s, _ in b], [g for _, g in b]) for b in batches]
+    with small_chunks(48):
+        out = masking.accumulate_mask_jobs(acc, jobs, SESSION, bits, workers=workers)
+    assert out is acc
+    assert np.array_equal(acc, expected)
+
+
+def test_pairwise_job_adds_the_signed_pairwise_masks() -> None:
+    me, peers = keys.MaskKeyPair.generate(), [keys.MaskKeyPair.generate() for _ in range(3)]
+    ids = [2, 5, 9]  # self id 5: +1 towards the larger id, -1 towards the smaller
+    pairs = [(v, p.public_bytes) for v, p in zip(ids, peers, strict=True) if v != 5]
+    seeds, signs = masking.pairwise_job(me, 5, pairs, SESSION)()
+    assert signs == [-1, 1]
+    assert seeds == [keys.pairwise_seed(me, pk, SESSION, 5, v) for v, pk in pairs]
+
+
+def test_a_raising_job_leaves_acc_unchanged_on_any_number_of_threads() -> None:
+    def bad() -> tuple[list[bytes], list[int]]:
+        raise ProtocolViolation("peer key is bad")
+
+    for workers in (1, 2, 3):
+        acc = np.arange(10, dtype=np.uint32)
+        jobs = [masking.fixed_job([b"\x01" * 32], [1]), bad, masking.fixed_job([b"\x02" * 32], [1])]
+        with pytest.raises(ProtocolViolation):
+            masking.accumulate_mask_jobs(acc, jobs, SESSION, 32, workers=workers)
+        assert np.array_equal(acc, np.arange(10, dtype=np.uint32))
+
+
+@pytest.mark.parametrize(
+    ("over", "exc"),
+    [
+        (dict(workers=0), ValueError),
+        (dict(workers=True), ValueError),
+        (dict(bits=7), ValueError),
+        (dict(session_id=b"short"), ValueError),
+        (dict(acc=np.zeros(10, dtype=np.uint64)), TypeError),
+    ],
+)
+def test_mask_jobs_reject_bad_arguments_before_running_any_job(over, exc) -> None:
+    ran = []
+    args = dict(acc=np.zeros(10, dtype=np.uint32), jobs=[lambda: ran.append(1) or ([], [])],
+                session_id=SESSION, bits=32)
+    args.update(over)
+    with pytest.raises(exc):
+        masking.accumulate_mask_jobs(**args)
+    assert not ran
+
+
+def test_default_workers_is_at_least_one_and_capped() -> None:
+    assert 1 <= masking.default_workers() <= masking.MAX_WORKERS
+    acc = np.zeros(5, dtype=np.uint32)
+    assert masking.accumulate_mask_jobs(acc, [], SESSION, 32) is acc  # no jobs: nothing added
+    assert not acc.any()

@@ -133,3 +133,17 @@ def test_bad_arguments_are_rejected() -> None:
         prg.expand_mask(b"\x00" * 32, SESSION, 4, 32, np.zeros(4, dtype=np.uint64))
     with pytest.raises(ValueError):
         prg.expand_mask(b"\x00" * 32, SESSION, 4, 32, np.zeros(5, dtype=np.uint32))
+
+
+@given(st.lists(SEEDS, max_size=5), st.integers(0, 100), st.sampled_from([4, 8]))
+@settings(max_examples=30, deadline=None)
+def test_batched_keys_and_streams_equal_one_at_a_time(seeds, start, wordbytes) -> None:
+    keys = prg.prg_keys(seeds, SESSION)
+    assert keys == [prg.prg_key(s, SESSION) for s in seeds]
+    assert keys == [kdf.derive(s, labels.PRG_KEY, SESSION, length=16) for s in seeds]
+    for key, enc in zip(keys, prg.open_streams(keys, start, wordbytes), strict=True):
+        assert enc.update(bytes(40)) == prg.open_stream(key, start, wordbytes).update(bytes(40))
+    with pytest.raises(ValueError):
+        prg.prg_keys([*seeds, b"x" * 31], SESSION)
+    with pytest.raises(ValueError):
+        prg.open_streams(keys, -1, wordbytes)
