@@ -6,7 +6,8 @@ and changes nothing (a second message from the same client is a ``ProtocolViolat
 stage's message per client, or raises ``AbortError`` and moves to ``Stage.ABORTED``.
 Masked inputs are summed as they arrive; at the end the server removes the self masks of U3 and
 the pairwise masks between dropped clients and their surviving neighbours, regenerating them
-through the fused kernel in bounded chunks of the vector and of the seed list.
+through the fused kernel as jobs (one per dropped client, self seeds in batches) that
+``secagg.masking`` spreads over worker threads; the state machine itself stays single-threaded.
 """
 
 from __future__ import annotations
