@@ -81,10 +81,10 @@ def accumulate_mask_jobs(
 
     Jobs run on ``workers`` threads, each thread into its own zeroed vector, and those vectors are
     added to ``acc`` at the end, so ``acc`` is untouched if a job or argument raises. A job
-    derives its seeds when called (e.g. X25519 + HKDF, which hold the GIL) while another thread
-    spends its time in AES-CTR and the numba kernel (which release it). Same result as one
-    :func:`accumulate_masks` over all the seeds, for any number of workers (default: one per
-    CPU this process may use, at most :data:`MAX_WORKERS`).
+    derives its seeds when called, in its thread; libsodium's X25519, AES-CTR and the numba
+    kernel release the GIL, so only short Python steps (HKDF, cipher setup) serialize. Same
+    result as one :func:`accumulate_masks` over all the seeds, for any number of workers
+    (default: one per CPU this process may use, at most :data:`MAX_WORKERS`).
     """
     dtype = _check_acc(acc, bits)
     if workers is None:
