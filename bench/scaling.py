@@ -42,6 +42,7 @@ from protocols.config import SecAggConfig
 from protocols.paillier import PaillierKeyPair
 from protocols.paillier_config import MIN_TEST_KEY_BITS
 from protocols.simulate import simulate_round
+from secagg.masking import default_workers
 
 PROTOCOLS = ("secagg", "secagg+", "paillier")
 BONAWITZ = {
@@ -280,6 +281,7 @@ def main(argv=None):
             "machine_line": machine_line(info), "skipped": skipped, "keygen_s": keygen_s,
             "paillier_key_bits": a.paillier_key_bits if keypair else None,
             "paillier_sample": a.paillier_sample, "reference": BONAWITZ,
+            "mask_workers": default_workers(),
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "wall_s": time.perf_counter() - start}
     (a.out / "run.json").write_text(json.dumps(meta, indent=1) + "\n")

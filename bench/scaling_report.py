@@ -128,7 +128,11 @@ def summarize(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "", f"Machine: {meta['machine_line']}.", "",
         "Times are wall seconds of one process on a shared machine; SecAgg/SecAgg+ figures are "
         "whole-round sums per party from `protocols.simulate_round`; dropouts go silent after "
-        "share_keys (before sending the masked input).", ""]
+        "share_keys (before sending the masked input). A SecAgg client's masking and the "
+        f"server's unmasking run on {meta['mask_workers']} worker thread(s) here "
+        "(`secagg.masking.default_workers()`), so their wall seconds may use more than one "
+        "core; the mask/AES ratio below compares single-threaded `accumulate_masks` with "
+        "single-threaded AES.", ""]
     masking = [r for r in rows if r["protocol"] != "paillier"]
     paillier = [r for r in rows if r["protocol"] == "paillier"]
     if masking:
