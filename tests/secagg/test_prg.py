@@ -147,3 +147,28 @@ def test_batched_keys_and_streams_equal_one_at_a_time(seeds, start, wordbytes) -
         prg.prg_keys([*seeds, b"x" * 31], SESSION)
     with pytest.raises(ValueError):
         prg.open_streams(keys, -1, wordbytes)
+
+
+def _plain_ctr(key: bytes, first_byte: int, n: int) -> bytes:
+    """Reference: the AES-128-CTR keystream bytes [first_byte, first_byte + n), counter from 0."""
+    enc = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
+    return enc.update(bytes(first_byte + n))[first_byte:]
+
+
+@given(st.binary(min_size=16, max_size=16), st.integers(0, 60), st.sampled_from([4, 8]),
+       st.lists(st.integers(0, 200), min_size=1, max_size=6))
+@settings(max_examples=150, deadline=None)
+def test_streams_read_in_pieces_equal_plain_aes_ctr(key, start, wordbytes, pieces) -> None:
+    """A stream opened at any value offset gives the plain AES-CTR keystream byte for byte,
+    however the reads are cut (the batched open_streams shares one mode object)."""
+    want = _plain_ctr(key, start * wordbytes, sum(pieces))
+    enc = prg.open_stream(key, start, wordbytes)
+    got, buf = b"", np.empty(max(pieces) + prg.BLOCK_BYTES, dtype=np.uint8)
+    for i, n in enumerate(pieces):
+        if i % 2:
+            got += enc.update(bytes(n))
+        else:
+            k = enc.update_into(np.zeros(n, dtype=np.uint8), buf)
+            got += buf[:k].tobytes()
+    assert got == want
+
