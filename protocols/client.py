@@ -28,7 +28,7 @@ from secagg.prg import dtype_for_bits
 
 from . import codec
 from .config import SecAggConfig
-from .graph import build_graph
+from .graph import build_graph, survivor_component
 from .messages import (
     AdvertiseKeys,
     Bundles,
@@ -362,6 +362,11 @@ class SecAggClient:
             raise ProtocolViolation(f"neighbours {sorted(missing)[:3]} are neither alive nor dead")
         if len(alive_nbrs) + 1 < self.config.threshold:
             raise self._abort(Stage.MASKED_INPUT, len(alive_nbrs) + 1, "surviving neighbours")
+        part = survivor_component(self.config, tuple(sorted(alive_set)), self.client_id)
+        if len(part) < len(alive_set):  # unmasking would reveal the sum of each part
+            raise AbortError(Stage.MASKED_INPUT.value, len(alive_set), len(part),
+                             "the survivors split the neighbour graph; survivors connected "
+                             "to this client")
         return alive_nbrs, dead_nbrs
 
     def _check_signatures(self, request: Signatures) -> None:

@@ -51,25 +51,30 @@ class NeighborGraph:
         """N[u] = N(u) ∪ {u}: every holder of a share of u's secrets."""
         return self.neighbors(u) | {u}
 
-    def connected(self, nodes: frozenset[int]) -> bool:
-        """Whether the graph restricted to ``nodes`` is connected.
+    def components(self, nodes: frozenset[int]) -> tuple[frozenset[int], ...]:
+        """The connected components of the graph restricted to ``nodes``.
 
-        The server's unmasked result is the sum over each connected component of the survivors
-        (pairwise masks cancel inside a component), so a survivor set that splits the graph
-        reveals the sums of the parts: a client refuses to unmask for one.
+        The server's unmasked result is the sum over each component of the survivors (pairwise
+        masks cancel inside a component), so a survivor set that splits the graph reveals the
+        sums of the parts: a client refuses to unmask for one.
         """
-        if not nodes:
-            return True
-        if self._complete:
-            return nodes <= self._all
-        start = next(iter(nodes))
-        seen, todo = {start}, [start]
-        while todo:
-            for v in self._adj[todo.pop()] & nodes:
-                if v not in seen:
-                    seen.add(v)
+        if self._complete or not nodes:
+            return (nodes,) if nodes else ()
+        todo_nodes, out = set(nodes), []
+        while todo_nodes:
+            start = todo_nodes.pop()
+            part, todo = {start}, [start]
+            while todo:
+                for v in self._adj[todo.pop()] & todo_nodes:
+                    todo_nodes.discard(v)
+                    part.add(v)
                     todo.append(v)
-        return len(seen) == len(nodes)
+            out.append(frozenset(part))
+        return tuple(out)
+
+    def connected(self, nodes: frozenset[int]) -> bool:
+        """Whether the graph restricted to ``nodes`` is connected (see :meth:`components`)."""
+        return len(self.components(nodes)) <= 1
 
 
 def build_graph(config: SecAggConfig) -> NeighborGraph:
@@ -88,6 +93,22 @@ def _build(ids: tuple[int, ...], k: int | None, session_id: bytes) -> NeighborGr
         adjacency[ring[i]].add(ring[j])
         adjacency[ring[j]].add(ring[i])
     return NeighborGraph(ids, {u: frozenset(vs) for u, vs in adjacency.items()})
+
+
+def survivor_component(config: SecAggConfig, alive: tuple[int, ...], u: int) -> frozenset[int]:
+    """The component of u in this round's graph restricted to the survivor set U3 (cached per
+    U3, so clients simulated in one process walk the graph once)."""
+    for part in _components(config.client_ids, config.neighbors, config.session_id, alive):
+        if u in part:
+            return part
+    raise KeyError(u)
+
+
+@lru_cache(maxsize=16)
+def _components(
+    ids: tuple[int, ...], k: int | None, session_id: bytes, alive: tuple[int, ...]
+) -> tuple[frozenset[int], ...]:
+    return _build(ids, k, session_id).components(frozenset(alive))
 
 
 def shuffled_ids(ids: Sequence[int], session_id: bytes) -> list[int]:

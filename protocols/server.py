@@ -62,6 +62,7 @@ class SecAggServer:
         self._stage = Stage.ADVERTISE_KEYS
         self._inbox: dict[int, object] = {}
         self._keys: dict[int, AdvertiseKeys] = {}  # U1
+        self._public_keys: set[bytes] = set()  # every key advertised so far (all distinct)
         self._bundles: dict[int, PackedShareKeys] = {}  # U2
         self._alive: tuple[int, ...] = ()  # U3
         self._dead: tuple[int, ...] = ()  # U2 \ U3
@@ -123,11 +124,20 @@ class SecAggServer:
         return self._signatures.keys()
 
     def _check_advertise(self, m: AdvertiseKeys) -> None:
+        """Signature (malicious mode), then keys every honest client will accept: points of
+        large order, distinct from each other and from every key advertised before. One client
+        with a low-order or copied key would otherwise make every honest client refuse the key
+        list and abort the round; refused here, it is just a client that did not advertise."""
         if self.config.malicious:
             payload = advertise_payload(self.config, m.sender, m.c_pk, m.s_pk)
             keys.verify_signature(
                 self._verify_keys[m.sender], labels.ADVERTISE_SIG, payload, m.signature
             )
+        if m.c_pk == m.s_pk or {m.c_pk, m.s_pk} & self._public_keys:
+            raise ProtocolViolation(f"client {m.sender} advertised a key that is not fresh")
+        keys.check_public_point(m.c_pk)
+        keys.check_public_point(m.s_pk)
+        self._public_keys.update((m.c_pk, m.s_pk))  # last: nothing above changed state
 
     def _check_share_keys(self, m: PackedShareKeys) -> None:
         want = self._graph.neighbors(m.sender) & self._keys.keys()
@@ -299,7 +309,9 @@ class SecAggServer:
             seeds = shamir.reconstruct_many(list(mask_jobs.values()), t, 1)
             secret_keys = shamir.reconstruct_many(list(key_jobs.values()), t, 1)
         except ShamirError as exc:
-            raise AbortError(Stage.UNMASKING.value, t, 0, f"reconstruction failed: {exc}") from exc
+            raise AbortError(
+                Stage.UNMASKING.value, t, len(inbox), f"reconstruction failed: {exc}"
+            ) from exc
         dead_keys = {}
         for v, (sk,) in zip(key_jobs, secret_keys, strict=True):
             pair = keys.MaskKeyPair.from_private_bytes(sk)

@@ -81,6 +81,24 @@ class MaskKeyPair(_Secret):
         return self.public_bytes.hex()
 
 
+def check_public_point(public: bytes) -> None:
+    """Refuse a 32-byte X25519 public key of small order (ProtocolViolation).
+
+    X25519 clamps every scalar to a multiple of the cofactor 8, so a product with *any* scalar
+    is the all-zero point exactly when the peer point has small order; libsodium refuses that
+    product. The scalar here is public and fixed: this is a check, not a key agreement.
+    """
+    if len(public) != KEY_BYTES:
+        raise ProtocolViolation(f"X25519 public key must be {KEY_BYTES} bytes")
+    try:
+        nacl.bindings.crypto_scalarmult(_CHECK_SCALAR, public)
+    except nacl.exceptions.RuntimeError as exc:
+        raise ProtocolViolation("X25519 public key is a low-order point") from exc
+
+
+_CHECK_SCALAR = bytes([9]) + bytes(31)
+
+
 def parse_mask_public(data: bytes) -> X25519PublicKey:
     """A peer's 32-byte mask-agreement key, parsed once for many agreements."""
     if len(data) != KEY_BYTES:
@@ -152,7 +170,10 @@ class BoxKeyPair(_Secret):
         """The authenticated-encryption channel to one peer."""
         if len(peer_public) != KEY_BYTES:
             raise ProtocolViolation("encryption public key must be 32 bytes")
-        return nacl.public.Box(self._sk, nacl.public.PublicKey(peer_public))
+        try:
+            return nacl.public.Box(self._sk, nacl.public.PublicKey(peer_public))
+        except nacl.exceptions.RuntimeError as exc:  # libsodium refuses small-order points
+            raise ProtocolViolation("peer encryption key is a low-order point") from exc
 
     def boxes(self, peer_publics: Sequence[bytes], *, workers: int = 1) -> list[nacl.public.Box]:
         """:meth:`box` for many peers, on ``workers`` threads (libsodium releases the GIL)."""

@@ -11,10 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import MalformedMessage, SecAggConfig, codec
+from protocols import AbortError, MalformedMessage, ProtocolViolation, SecAggConfig, codec
 from protocols.graph import build_graph, shuffled_ids
-from protocols.messages import UnmaskShares
-from secagg import shamir
+from protocols.messages import AdvertiseKeys, UnmaskShares
+from protocols.stages import Stage
+from secagg import keys, shamir
+
+from .helpers import Round
 
 
 def _config(n: int, k: int | None) -> SecAggConfig:
@@ -62,3 +65,80 @@ def test_unmask_share_with_a_limb_outside_the_field_is_refused_on_receipt():
     for mask, key in ((((1, bad),), ((3, good),)), (((1, good),), ((3, bad),))):
         with pytest.raises(MalformedMessage, match="outside the field"):
             codec.decode(codec.encode(UnmaskShares(2, mask, key), config), config, UnmaskShares)
+
+
+# -- whole rounds driven by hand ---------------------------------------------------------------
+
+
+
+def test_clients_refuse_to_unmask_for_a_survivor_set_that_isolates_a_group():
+    """The curious server takes every masked input but one (cut) and calls the cut clients late:
+    every check of the old client passed, and unmasking gave the isolated group's sum."""
+    config = SecAggConfig(client_ids=tuple(range(1, 41)), vector_length=4, neighbors=6,
+                          threshold=3, session_id=b"graph-cut-session")
+    ring = shuffled_ids(config.client_ids, config.session_id)
+    cut = set(ring[0:3]) | set(ring[9:12])
+    r = Round(config)
+    r.stage()  # advertise
+    r.stage()  # share keys
+    masked = r.replies()
+    r.deliver({u: m for u, m in masked.items() if u not in cut})
+    requests = r.close()
+    assert set(requests) == set(config.client_ids) - cut
+    for u, msg in requests.items():
+        client = r.clients[u]
+        with pytest.raises(AbortError, match="split the neighbour graph") as err:
+            client.unmask(msg)
+        assert err.value.received < err.value.needed == len(requests)
+        assert client.stage is Stage.UNMASKING  # refused before revealing anything
+    with pytest.raises(AbortError):
+        r.close()
+
+
+def test_an_honest_dropout_that_keeps_the_graph_connected_still_unmasks():
+    config = SecAggConfig(client_ids=tuple(range(1, 41)), vector_length=4, neighbors=6,
+                          threshold=3, session_id=b"graph-cut-session")
+    ring = shuffled_ids(config.client_ids, config.session_id)
+    r = Round(config)
+    r.stage()
+    r.stage()
+    late = {ring[0], ring[1], ring[20]}  # fewer than k: H_{6,40} stays connected
+    r.stage([u for u in config.client_ids if u not in late])
+    r.check()
+
+
+def _advertise(r: Round, u: int, c_pk: bytes, s_pk: bytes) -> bytes:
+    return codec.encode(AdvertiseKeys(u, c_pk, s_pk, b""), r.config)
+
+
+@pytest.mark.parametrize("bad", ["low_order_c", "low_order_s", "same_pair", "copied"])
+def test_server_refuses_keys_honest_clients_would_reject_and_the_round_goes_on(bad):
+    """One client with a low-order or copied key used to make every honest client refuse the
+    key list (or nacl raise a bare RuntimeError); refused at receive, it is just a dropout."""
+    config = SecAggConfig(client_ids=tuple(range(1, 7)), vector_length=4, threshold=3,
+                          session_id=b"graph-cut-session")
+    r = Round(config)
+    honest = r.replies([1, 2, 3, 4, 5])
+    r.deliver(honest)
+    first, own = (codec.decode(honest[u], config, AdvertiseKeys) for u in (1, 3))
+    fresh_c, fresh_s = own.c_pk[::-1], own.s_pk[::-1]  # valid points nobody advertised
+    keys_for = {
+        "low_order_c": (bytes(32), fresh_s),
+        "low_order_s": (fresh_c, bytes([1]) + bytes(31)),
+        "same_pair": (fresh_c, fresh_c),
+        "copied": (first.c_pk, fresh_s),
+    }
+    state_before = dict(r.server._inbox)
+    with pytest.raises(ProtocolViolation):
+        r.server.receive(6, _advertise(r, 6, *keys_for[bad]))
+    assert r.server._inbox == state_before
+    r.to_clients = dict(r.server.close_stage())
+    assert 6 not in r.to_clients
+    r.check()
+    assert r.server.included == frozenset({1, 2, 3, 4, 5})
+
+
+def test_reversed_key_bytes_are_still_valid_points_for_the_refusal_tests():
+    """The test above flips honest keys to get fresh points; check that premise."""
+    for _ in range(20):
+        keys.check_public_point(keys.BoxKeyPair.generate().public_bytes[::-1])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secagg import labels
+from secagg import keys, labels
 from secagg.csprng import AesCtrRandom
 from secagg.encryption import open_bundle, seal_bundle, sealed_size
 from secagg.errors import AuthenticationError, ProtocolViolation, SecAggError
@@ -179,3 +179,24 @@ def test_many_boxes_on_threads_equal_one_at_a_time(workers: int) -> None:
         me.boxes([*peers, b"x" * 31], workers=workers)
     with pytest.raises(ValueError):
         me.boxes(peers, workers=0)
+
+
+LOW_ORDER = [bytes(32), bytes([1]) + bytes(31),
+             bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+             bytes.fromhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")]
+
+
+@pytest.mark.parametrize("point", LOW_ORDER)
+def test_low_order_points_are_refused_by_the_check_and_by_box(point) -> None:
+    """RFC 7748 small-order u-coordinates: a typed error, not nacl's bare RuntimeError."""
+    with pytest.raises(ProtocolViolation, match="low-order"):
+        keys.check_public_point(point)
+    with pytest.raises(ProtocolViolation, match="low-order"):
+        keys.BoxKeyPair.generate().box(point)
+
+
+def test_check_public_point_accepts_real_keys_and_refuses_wrong_lengths() -> None:
+    keys.check_public_point(keys.BoxKeyPair.generate().public_bytes)
+    keys.check_public_point(keys.MaskKeyPair.generate().public_bytes)
+    with pytest.raises(ProtocolViolation, match="32 bytes"):
+        keys.check_public_point(b"\x09" * 31)
