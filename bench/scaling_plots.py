@@ -78,18 +78,20 @@ def plot_time(rows, out: Path, reference: dict[str, Any], machine: str) -> None:
             right.plot(ns, [max(r["keyholder_s"], 1e-7) for r in sel], color=st["color"],
                        linestyle=st["linestyle"], marker="x", ms=9,
                        label=st["label"] + ": key holder's decryption")
+    ns = [r["n"] for r in rows] + [p[0] for p in reference["points"]]
     for ax, idx, what in ((left, 1, "client"), (right, 2, "server")):
         for n, *vals in reference["points"]:
             if vals[idx - 1] is None:
                 continue
             ax.plot([n], [vals[idx - 1]], "k*", ms=14)
+            left_side = n > np.sqrt(min(ns) * max(ns))  # label towards the middle of the axis
             ax.annotate(f"Bonawitz 2017 {what}: {vals[idx - 1]:g} s (n={n}, 1e5 values)",
-                        (n, vals[idx - 1]), textcoords="offset points", xytext=(-12, 0),
-                        ha="right", va="center", fontsize=8)
+                        (n, vals[idx - 1]), textcoords="offset points",
+                        xytext=(-12 if left_side else 12, 0), ha="right" if left_side else "left",
+                        va="center", fontsize=8)
         ax.plot([], [], "k*", ms=12, label=reference["label"])
-    ns = [r["n"] for r in rows] + [p[0] for p in reference["points"]]
     _loglog(left, "one client, whole round (mean)", "seconds (log scale)", ns)
-    _loglog(right, "server, whole round (x: Paillier key holder's decryption)",
+    _loglog(right, "server, whole round (x: Paillier key holder)",
             "seconds (log scale)", ns)
     fig.suptitle(f"Round time vs clients — {machine}", fontsize=9)
     _legend_below(fig, right)
