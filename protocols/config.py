@@ -8,6 +8,11 @@ Defaults and their reasoning:
   threshold the same rule is applied to the neighbourhood (the k neighbours plus the client).
 - ``for_secagg_plus`` asks :func:`protocols.params.find_parameters` for (k, t) at the stated
   dropout and corruption rates (security 2^-40, failure 2^-20; see that module for the bounds).
+- ``malicious=True`` requires 2t > |N[u]| (DESIGN §2.4): a server that splits the honest clients
+  into two groups, showing one a client alive and the other dead, cannot collect t shares of both
+  kinds. A server colluding with c clients of a neighbourhood also gets their shares, so it needs
+  2t > |N[u]| + c; the default ⌊2(k+1)/3⌋ + 1 tolerates c < (k+1)/3, and a hand-picked t just
+  above half tolerates no colluding client. Pick t with the collusion you expect in mind.
 - ``session_id`` defaults to 32 fresh bytes from ``os.urandom``: keys, seeds and signatures are
   bound to it, so a new config is a new round.
 """
