@@ -8,7 +8,6 @@ from ``cryptography`` with no masking at all). Ratios use min times (the machine
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bench.micro.conftest import RATIOS
+from bench.primitives import best_seconds
 from secagg import masking, prg
 
 M = 10**6
@@ -29,15 +29,6 @@ def _raw_keystream(keys: list[bytes], buf: bytearray, zeros: bytes) -> None:
         Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor().update_into(zeros, buf)
 
 
-def _best_seconds(fn, repeat: int = 15) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _raw_for(nkeys: int) -> tuple[float, Callable[[], None]]:
     keys = [os.urandom(16) for _ in range(nkeys)]
     zeros = bytes(M * WORD)
@@ -46,7 +37,7 @@ def _raw_for(nkeys: int) -> tuple[float, Callable[[], None]]:
     def run() -> None:
         _raw_keystream(keys, buf, zeros)
 
-    return _best_seconds(run), run
+    return best_seconds(run, 15), run
 
 
 def _record(benchmark, name: str, raw: float, nbytes: int) -> None:
