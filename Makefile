@@ -22,7 +22,7 @@ test: install lint
 	FLWR_TELEMETRY_ENABLED=0 $(BIN)/python -m pytest
 
 test-slow: install
-	$(BIN)/python -m pytest -m slow
+	FLWR_TELEMETRY_ENABLED=0 $(BIN)/python -m pytest -m slow
 
 demo: install
 	$(BIN)/python -m fl_integration.demo
