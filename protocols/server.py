@@ -286,10 +286,8 @@ class SecAggServer:
         the worker threads' X25519 (libsodium, GIL released) and AES run side by side.
         """
         seeds = list(self_seeds.values())
-        jobs = [
-            fixed_job(seeds[j : j + SELF_SEED_BATCH], [-1] * len(seeds[j : j + SELF_SEED_BATCH]))
-            for j in range(0, len(seeds), SELF_SEED_BATCH)
-        ]
+        batches = [seeds[j : j + SELF_SEED_BATCH] for j in range(0, len(seeds), SELF_SEED_BATCH)]
+        jobs = [fixed_job(batch, [-1] * len(batch)) for batch in batches]
         session = self.config.session_id
         for v, key in dead_keys.items():
             # v's own δ_vu = -δ_uv: adding v's side of each pair cancels what u added.

@@ -65,15 +65,12 @@ class MaskKeyPair(_Secret):
         """The 32 raw private bytes, for secret sharing s_sk among neighbours."""
         return self._sk.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
-    def exchange(self, peer_public: bytes | X25519PublicKey) -> bytes:
-        """Raw X25519 shared secret; a low-order peer key is a protocol violation.
-
-        ``peer_public`` is 32 raw bytes or a key parsed once by :func:`parse_mask_public`.
-        """
-        if not isinstance(peer_public, X25519PublicKey):
-            peer_public = parse_mask_public(peer_public)
+    def exchange(self, peer_public: bytes) -> bytes:
+        """Raw X25519 shared secret; a low-order peer key is a protocol violation."""
+        if len(peer_public) != KEY_BYTES:
+            raise ProtocolViolation("mask-agreement public key must be 32 bytes")
         try:
-            return self._sk.exchange(peer_public)
+            return self._sk.exchange(X25519PublicKey.from_public_bytes(bytes(peer_public)))
         except ValueError as exc:  # all-zero shared secret: small-order point
             raise ProtocolViolation("peer mask-agreement key is a low-order point") from exc
 
@@ -99,24 +96,12 @@ def check_public_point(public: bytes) -> None:
 _CHECK_SCALAR = bytes([9]) + bytes(31)
 
 
-def parse_mask_public(data: bytes) -> X25519PublicKey:
-    """A peer's 32-byte mask-agreement key, parsed once for many agreements."""
-    if len(data) != KEY_BYTES:
-        raise ProtocolViolation("mask-agreement public key must be 32 bytes")
-    return X25519PublicKey.from_public_bytes(bytes(data))
-
-
 def pairwise_seed(
-    private: MaskKeyPair,
-    peer_public: bytes | X25519PublicKey,
-    session_id: bytes,
-    self_id: int,
-    peer_id: int,
+    private: MaskKeyPair, peer_public: bytes, session_id: bytes, self_id: int, peer_id: int
 ) -> bytes:
     """s_uv: HKDF of the X25519 agreement, bound to label, version, session and (min, max) ids.
 
     Symmetric: both ends derive the same seed, since the context orders the pair.
-    ``peer_public`` is raw bytes or a key from :func:`parse_mask_public`.
     """
     if self_id == peer_id:
         raise ValueError("a party has no pairwise seed with itself")

@@ -19,7 +19,6 @@ from secagg.keys import (
     SigningKeyPair,
     pairwise_seed,
     pairwise_seeds,
-    parse_mask_public,
     verify_signature,
 )
 
@@ -129,15 +128,6 @@ def test_signatures_verify_and_bind_label_and_message() -> None:
     for args in bad:
         with pytest.raises(AuthenticationError):
             verify_signature(*args)
-
-
-def test_pairwise_seed_with_a_parsed_key_equals_with_bytes() -> None:
-    a, b = MaskKeyPair.generate(), MaskKeyPair.generate()
-    parsed = parse_mask_public(b.public_bytes)
-    assert pairwise_seed(a, parsed, SESSION, 3, 7) == pairwise_seed(a, b.public_bytes, SESSION, 3, 7)
-    assert a.exchange(parsed) == a.exchange(b.public_bytes)
-    with pytest.raises(ProtocolViolation):
-        parse_mask_public(b.public_bytes[:31])
 
 
 def test_batched_pairwise_seeds_equal_one_at_a_time() -> None:
