@@ -14,9 +14,7 @@ from .rng import RandomSource
 
 def local_sigma(epsilon: float, delta: float, l2_clip: float) -> float:
     """sigma making one clipped update (epsilon, delta)-LDP: any two inputs differ by <= 2 clip."""
-    if isinstance(l2_clip, bool) or not (isinstance(l2_clip, int | float)
-                                         and math.isfinite(l2_clip) and l2_clip > 0):
-        raise DPError(f"l2_clip must be a positive finite number, got {l2_clip!r}")
+    _check_positive("l2_clip", l2_clip)
     return calibrate_analytic_gaussian(epsilon, delta, sensitivity=2.0 * l2_clip)
 
 
@@ -29,9 +27,7 @@ def privatize_update(update: np.ndarray, *, l2_clip: float, sigma: float,
     each coordinate by up to g/2 and so can add g sqrt(d) to the replace-one sensitivity: the
     update is clipped to l2_clip - g sqrt(d)/2 to keep it at 2 l2_clip (g <= sigma 2^-14).
     """
-    if isinstance(sigma, bool) or not (isinstance(sigma, int | float) and math.isfinite(sigma)
-                                       and sigma > 0):
-        raise DPError(f"sigma must be a positive finite number, got {sigma!r}")
+    _check_positive("sigma", sigma)
     clip = _snap_clip(np.asarray(update).size, l2_clip, sigma) if secure else l2_clip
     clipped, was_clipped = clip_l2(update, clip)
     return add_gaussian_noise(clipped, sigma, rng=rng, secure=secure), was_clipped
@@ -39,9 +35,7 @@ def privatize_update(update: np.ndarray, *, l2_clip: float, sigma: float,
 
 def _snap_clip(dimension: int, l2_clip: float, sigma: float) -> float:
     """The clip that leaves room for snapping: l2_clip - g sqrt(d)/2."""
-    if isinstance(l2_clip, bool) or not (isinstance(l2_clip, int | float)
-                                         and math.isfinite(l2_clip) and l2_clip > 0):
-        raise DPError(f"l2_clip must be a positive finite number, got {l2_clip!r}")
+    _check_positive("l2_clip", l2_clip)
     margin = gaussian_grid(sigma) * math.sqrt(dimension) / 2
     if margin >= l2_clip / 2:
         raise DPError(f"snapping to the noise grid ({margin:.3g} per update) would take over half "
@@ -53,3 +47,10 @@ def sensitivity_with_grid(l2_clip: float, sigma: float, dimension: int) -> float
     """L2 replace-one sensitivity of snapped updates clipped to l2_clip: 2 clip + g sqrt(d)
     (what :func:`privatize_update` avoids by clipping to l2_clip - g sqrt(d)/2)."""
     return 2.0 * l2_clip + gaussian_grid(sigma) * math.sqrt(dimension)
+
+
+def _check_positive(name: str, value: object) -> None:
+    """A positive finite int or float (not a bool), else a DPError naming the parameter."""
+    if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)
+                                       and value > 0):
+        raise DPError(f"{name} must be a positive finite number, got {value!r}")
