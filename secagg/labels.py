@@ -10,31 +10,46 @@ from __future__ import annotations
 from typing import Final
 
 #: Wire and key-derivation version. Bump it when any derivation or encoding changes.
-VERSION: Final[int] = 1
+VERSION: Final[int] = 2
 
-PAIRWISE_SEED: Final[bytes] = b"secagg/v1/pairwise-seed"
+PAIRWISE_SEED: Final[bytes] = b"secagg/v2/pairwise-seed"
 """HKDF info label: X25519 shared secret -> 32-byte pairwise mask seed s_uv."""
 
-PRG_KEY: Final[bytes] = b"secagg/v1/prg-key"
+PRG_KEY: Final[bytes] = b"secagg/v2/prg-key"
 """HKDF info label: 32-byte seed -> AES-128-CTR key of the mask PRG."""
 
-CSPRNG_KEY: Final[bytes] = b"secagg/v1/csprng-key"
+CSPRNG_KEY: Final[bytes] = b"secagg/v2/csprng-key"
 """HKDF info label: seed -> AES-128-CTR key of the general-purpose random source."""
 
-GRAPH_SHUFFLE: Final[bytes] = b"secagg/v1/graph-shuffle"
+GRAPH_SHUFFLE: Final[bytes] = b"secagg/v2/graph-shuffle"
 """HKDF info label: session id -> key of the shuffle that places clients on the Harary graph."""
 
-SHARE_BUNDLE: Final[bytes] = b"secagg/v1/share-bundle"
+SHARE_BUNDLE: Final[bytes] = b"secagg/v2/share-bundle"
 """Associated header of a Box-encrypted share bundle (sender, recipient, session)."""
 
-ADVERTISE_SIG: Final[bytes] = b"secagg/v1/sig/advertise-keys"
+ADVERTISE_SIG: Final[bytes] = b"secagg/v2/sig/advertise-keys"
 """Ed25519 signature context: (version, session, id, c_pk, s_pk)."""
 
-CONSISTENCY_SIG: Final[bytes] = b"secagg/v1/sig/consistency-check"
+CONSISTENCY_SIG: Final[bytes] = b"secagg/v2/sig/consistency-check"
 """Ed25519 signature context: (session, sorted U3)."""
 
-PAILLIER_KEY: Final[bytes] = b"secagg/v1/paillier"
+PAILLIER_KEY: Final[bytes] = b"secagg/v2/paillier"
 """Label binding Paillier messages to a session."""
+
+GRAPH_COMMIT: Final[bytes] = b"secagg/v2/commit/graph-nonce"
+"""Commitment (SHA-256) to a client's graph-seed nonce, sent before any nonce is revealed."""
+
+GRAPH_COMMITMENTS: Final[bytes] = b"secagg/v2/commit/graph-commitments"
+"""Digest (SHA-256) of every client's graph-seed commitment, as the server announces it."""
+
+GRAPH_SEED: Final[bytes] = b"secagg/v2/graph-seed"
+"""Digest (SHA-256) of every revealed nonce: the seed of the malicious-mode SecAgg+ graph."""
+
+SHARE_COMMIT: Final[bytes] = b"secagg/v2/commit/share"
+"""Commitment (SHA-256, 16 bytes) of a dealer to one holder's Shamir share."""
+
+SELF_SEED_COMMIT: Final[bytes] = b"secagg/v2/commit/self-mask-seed"
+"""Commitment (SHA-256) of a client to its self-mask seed b_u, checked after reconstruction."""
 
 ALL: Final[tuple[bytes, ...]] = (
     PAIRWISE_SEED,
@@ -45,4 +60,9 @@ ALL: Final[tuple[bytes, ...]] = (
     ADVERTISE_SIG,
     CONSISTENCY_SIG,
     PAILLIER_KEY,
+    GRAPH_COMMIT,
+    GRAPH_COMMITMENTS,
+    GRAPH_SEED,
+    SHARE_COMMIT,
+    SELF_SEED_COMMIT,
 )

@@ -138,7 +138,7 @@ def pairwise_job(
 ) -> MaskJob:
     """A job of the signed pairwise masks δ·PRG(s_uv) of ``self_id`` with each ``(v, s_pk_v)``.
 
-    δ = +1 if ``self_id < v`` else -1 (DESIGN §2.2). The seeds are derived when the job runs,
+    δ = +1 if ``self_id < v`` else -1. The seeds are derived when the job runs,
     in its worker thread (:func:`secagg.keys.pairwise_seeds` releases the GIL).
     """
     signs = [1 if self_id < v else -1 for v, _ in peers]
