@@ -1,4 +1,4 @@
-"""protocols: SecAgg and SecAgg+ as sans-IO state machines (DESIGN §2).
+"""protocols: SecAgg and SecAgg+ as sans-IO state machines.
 
 ``SecAggConfig`` holds a round's parameters, ``SecAggClient`` / ``SecAggServer`` turn bytes into
 bytes stage by stage, and ``simulate_round`` runs a whole round in one process. The packed

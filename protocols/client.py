@@ -1,18 +1,18 @@
-"""``SecAggClient``: one client's side of a SecAgg / SecAgg+ round, sans-IO (DESIGN §2.2-2.3).
+"""``SecAggClient``: one client's side of a SecAgg / SecAgg+ round, sans-IO.
 
 Bytes in, bytes out; the caller owns transport and deadlines. Every check happens before any
 state changes, so a bad message raises a typed error and leaves the client where it was. The
 client reveals, per neighbour, at most one kind of share, and only once: the stage table moves
-it past unmasking after the first accepted request.
+it past unmasking after the first accepted request. It refuses to reveal anything when the
+round has more dropouts than its config was planned for, when it has fewer than t surviving
+neighbours (SecAgg+), or when the survivors split the neighbour graph.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import nacl.signing
 import numpy as np
 
 from secagg import encryption, keys, labels, shamir
@@ -27,8 +27,17 @@ from secagg.masking import accumulate_mask_jobs, default_workers, fixed_job, pai
 from secagg.prg import dtype_for_bits
 
 from . import codec
+from .commitments import seed_commitment, share_commitments
 from .config import SecAggConfig
-from .graph import build_graph, survivor_component
+from .graph import (
+    GRAPH_NONCE_BYTES,
+    NeighborGraph,
+    build_graph,
+    commitments_digest,
+    graph_seed,
+    nonce_commitment,
+    survivor_component,
+)
 from .messages import (
     AdvertiseKeys,
     Bundles,
@@ -36,56 +45,24 @@ from .messages import (
     KeyEntry,
     KeyList,
     MaskedInput,
+    SeedCommitments,
+    SeedReveal,
     ShareKeys,
     Signatures,
     Survivors,
     UnmaskShares,
 )
-from .stages import Stage, next_stage, require
+from .signing import advertise_payload, as_signing_key, check_verify_keys, consistency_payload
+from .stages import Stage, flow_of, next_stage, require
 
 SEED_BYTES = 32
 #: Neighbours per masking job: jobs are spread over the mask threads (secagg.masking).
 PEER_BATCH = 32
 
-
-def advertise_payload(config: SecAggConfig, client_id: int, c_pk: bytes, s_pk: bytes) -> bytes:
-    """What a client signs in stage 0: (session, id, c_pk, s_pk); the label adds the version."""
-    return _session_prefix(config) + struct.pack(">I", client_id) + c_pk + s_pk
-
-
-def consistency_payload(config: SecAggConfig, alive: tuple[int, ...]) -> bytes:
-    """What a client signs in stage 3: (session, sorted U3)."""
-    ids = np.asarray(sorted(alive), dtype=">u4").tobytes()
-    return _session_prefix(config) + struct.pack(">I", len(alive)) + ids
-
-
-def _session_prefix(config: SecAggConfig) -> bytes:
-    return len(config.session_id).to_bytes(2, "big") + config.session_id
-
-
-def as_signing_key(key: object) -> keys.SigningKeyPair:
-    """Accept a ``SigningKeyPair`` or a ``nacl.signing.SigningKey`` (DESIGN §2.3)."""
-    if isinstance(key, keys.SigningKeyPair):
-        return key
-    if isinstance(key, nacl.signing.SigningKey):
-        return keys.SigningKeyPair(key)
-    raise ValueError("signing_key must be a nacl.signing.SigningKey or SigningKeyPair")
-
-
-def check_verify_keys(config: SecAggConfig, verify_keys: Mapping[int, bytes] | None) -> dict:
-    """The PKI of malicious mode: a 32-byte Ed25519 verify key for every client id."""
-    if not config.malicious:
-        return {}
-    if verify_keys is None:
-        raise ValueError("malicious mode needs verify_keys for every client")
-    out = {}
-    for cid in config.client_ids:
-        vk = verify_keys.get(cid)
-        vk = bytes(vk) if isinstance(vk, (bytes, nacl.signing.VerifyKey)) else vk
-        if not isinstance(vk, bytes) or len(vk) != keys.KEY_BYTES:
-            raise ValueError(f"verify_keys[{cid}] must be a 32-byte Ed25519 verify key")
-        out[cid] = vk
-    return out
+__all__ = [
+    "SecAggClient", "advertise_payload", "as_signing_key", "check_verify_keys",
+    "consistency_payload",
+]
 
 
 class _PeerBoxes:
@@ -126,6 +103,7 @@ class _Secrets:
 
     box: _PeerBoxes
     mask: keys.MaskKeyPair
+    graph_nonce: bytes = b""
     self_seed: bytes = b""
     own_key_share: bytes = b""
     own_mask_share: bytes = b""
@@ -143,14 +121,20 @@ class SecAggClient:
         *,
         rng: RandomSource | None = None,
     ) -> None:
-        if client_id not in config.client_ids:
+        if type(client_id) is not int or client_id not in config.client_ids:
             raise ValueError(f"client_id {client_id!r} is not in config.client_ids")
         self.config = config
         self.client_id = client_id
         self._signer = as_signing_key(signing_key) if config.malicious else None
         self._verify_keys = check_verify_keys(config, verify_keys)
         self._rng = resolve(rng)
-        self._neighbors = build_graph(config).neighbors(client_id)
+        self._flow = flow_of(config)
+        self._graph_seed = config.session_id  # malicious SecAgg+: fixed in share_keys
+        self._commitments_digest = b""
+        self._graph: NeighborGraph | None = None
+        self._neighbors: frozenset[int] = frozenset()
+        if not config.graph_from_clients:
+            self._set_graph(build_graph(config))
         self._stage = Stage.ADVERTISE_KEYS
         self._secrets: _Secrets | None = None
         self._peers: dict[int, KeyEntry] = {}  # U1 ∩ N(u): advertised keys
@@ -169,41 +153,95 @@ class SecAggClient:
         raise TypeError("SecAggClient holds secret keys and cannot be pickled")
 
     def _advance(self) -> None:
-        self._stage = next_stage(self._stage, self.config.malicious)
+        self._stage = next_stage(self._stage, self._flow)
+
+    def _set_graph(self, graph: NeighborGraph) -> None:
+        self._graph = graph
+        self._neighbors = graph.neighbors(self.client_id)
 
     def _abort(self, stage: Stage, received: int, detail: str) -> AbortError:
-        return AbortError(stage.value, self.config.threshold, received, detail)
+        return AbortError(stage.value, self.config.t, received, detail)
+
+    def _check_enough(self, stage: Stage, live_neighbors: int, what: str) -> None:
+        """SecAgg+ needs t live neighbours (at most a < t of them corrupt, so one is honest);
+        SecAgg counts the client itself towards t, as Bonawitz et al. do."""
+        have = live_neighbors if not self.config.complete else live_neighbors + 1
+        if have < self.config.t:
+            raise self._abort(stage, have, what)
+
+    def _check_budget(self, stage: Stage, live: int) -> None:
+        """More dropouts than planned void the finder's bounds: refuse to go on."""
+        if live < self.config.min_survivors:
+            raise AbortError(stage.value, self.config.min_survivors, live,
+                             f"more than the {self.config.max_dropouts} dropouts the round was "
+                             "planned for")
 
     # --- stage 0 ------------------------------------------------------------------------------
 
     def advertise_keys(self) -> bytes:
-        """Make fresh c and s key pairs and advertise their public halves (signed if malicious)."""
+        """Make fresh c and s key pairs and advertise their public halves (signed if malicious;
+        with a commitment to a graph-seed nonce in malicious SecAgg+)."""
         require(self._stage, Stage.ADVERTISE_KEYS, "advertise_keys")
         secrets = _Secrets(
             _PeerBoxes(keys.BoxKeyPair.generate(self._rng)), keys.MaskKeyPair.generate(self._rng)
         )
         c_pk, s_pk = secrets.box.public_bytes, secrets.mask.public_bytes
+        commitment = b""
+        if self.config.graph_from_clients:
+            secrets.graph_nonce = self._rng.token_bytes(GRAPH_NONCE_BYTES)
+            commitment = nonce_commitment(self.config, self.client_id, secrets.graph_nonce)
         sig = b""
         if self._signer is not None:
-            payload = advertise_payload(self.config, self.client_id, c_pk, s_pk)
+            payload = advertise_payload(self.config, self.client_id, c_pk, s_pk, commitment)
             sig = self._signer.sign(labels.ADVERTISE_SIG, payload)
-        out = codec.encode(AdvertiseKeys(self.client_id, c_pk, s_pk, sig), self.config)
+        msg = AdvertiseKeys(self.client_id, c_pk, s_pk, sig, commitment)
+        out = codec.encode(msg, self.config)
         self._secrets = secrets
         self._advance()
         return out
 
+    # --- malicious SecAgg+: the graph seed ----------------------------------------------------
+
+    def reveal_seed(self, msg: bytes) -> bytes:
+        """Record the digest of every nonce commitment, then reveal this client's nonce."""
+        require(self._stage, Stage.REVEAL_SEED, "reveal_seed")
+        announced = codec.decode(msg, self.config, SeedCommitments)
+        assert self._secrets is not None
+        out = codec.encode(SeedReveal(self.client_id, self._secrets.graph_nonce), self.config)
+        self._commitments_digest = announced.digest
+        self._advance()
+        return out
+
+    def _fix_graph(self, nonces: tuple[tuple[int, bytes], ...]) -> tuple[bytes, NeighborGraph]:
+        """The revealed nonces must open the commitments announced before this client revealed,
+        and include its own: then the graph is uniformly random whatever the server did."""
+        assert self._secrets is not None
+        revealed = dict(nonces)
+        if revealed.get(self.client_id) != self._secrets.graph_nonce:
+            raise ProtocolViolation("this client's graph nonce is missing or altered")
+        commitments = {v: nonce_commitment(self.config, v, r) for v, r in revealed.items()}
+        if commitments_digest(self.config, commitments) != self._commitments_digest:
+            raise ProtocolViolation("revealed graph nonces do not open the announced commitments")
+        seed = graph_seed(self.config, revealed)
+        return seed, build_graph(self.config, seed)
+
     # --- stage 1 ------------------------------------------------------------------------------
 
     def share_keys(self, msg: bytes) -> bytes:
-        """Check the neighbours' keys, then Shamir-share s_sk and b_u to them, sealed per peer."""
+        """Check the neighbours' keys, then Shamir-share s_sk and b_u to them, sealed per peer,
+        with a commitment to every share and to b_u."""
         require(self._stage, Stage.SHARE_KEYS, "share_keys")
         key_list = codec.decode(msg, self.config, KeyList)
-        peers = self._check_key_list(key_list)
+        seed, graph = self._graph_seed, self._graph
+        if self.config.graph_from_clients:
+            seed, graph = self._fix_graph(key_list.nonces)
+        assert graph is not None
+        peers = self._check_key_list(key_list, graph)
         secrets = self._secrets
         assert secrets is not None
         self_seed = self._rng.token_bytes(SEED_BYTES)
         xs = sorted([*peers, self.client_id])
-        t = self.config.threshold
+        t = self.config.t
         key_shares = shamir.split_secrets([secrets.mask.private_bytes()], t, xs, self._rng)
         mask_shares = shamir.split_secrets([self_seed], t, xs, self._rng)
         secrets.box.prefetch([peers[v].c_pk for v in sorted(peers)])
@@ -211,10 +249,15 @@ class SecAggClient:
             (v, self._seal(peers[v].c_pk, v, key_shares[v] + mask_shares[v]))
             for v in sorted(peers)
         )
-        out = codec.encode(ShareKeys(self.client_id, bundles), self.config)
+        commitments = share_commitments(self.config, self.client_id, xs, key_shares, mask_shares)
+        reply = ShareKeys(self.client_id, bundles, commitments,
+                          seed_commitment(self.config, self.client_id, self_seed))
+        out = codec.encode(reply, self.config)
         secrets.self_seed = self_seed
         secrets.own_key_share = key_shares[self.client_id]
         secrets.own_mask_share = mask_shares[self.client_id]
+        self._graph_seed = seed
+        self._set_graph(graph)
         self._peers = peers
         self._advance()
         return out
@@ -227,7 +270,7 @@ class SecAggClient:
             peer_public, self.client_id, v, self.config.session_id, payload, self._rng,
         )
 
-    def _check_key_list(self, key_list: KeyList) -> dict[int, KeyEntry]:
+    def _check_key_list(self, key_list: KeyList, graph: NeighborGraph) -> dict[int, KeyEntry]:
         secrets = self._secrets
         assert secrets is not None
         mine = [e for e in key_list.entries if e.client_id == self.client_id]
@@ -235,22 +278,39 @@ class SecAggClient:
             secrets.box.public_bytes, secrets.mask.public_bytes
         ):
             raise ProtocolViolation("own keys missing or altered in the key list")
+        neighbors = graph.neighbors(self.client_id)
         peers = {e.client_id: e for e in key_list.entries if e.client_id != self.client_id}
-        strangers = set(peers) - self._neighbors
+        strangers = set(peers) - neighbors
         if strangers:
             raise ProtocolViolation(f"key list names non-neighbours {sorted(strangers)[:3]}")
         publics = [k for e in key_list.entries for k in (e.c_pk, e.s_pk)]
         if len(set(publics)) != len(publics):
             raise ProtocolViolation("advertised public keys are not distinct")
-        if self.config.malicious:
-            for e in key_list.entries:
-                payload = advertise_payload(self.config, e.client_id, e.c_pk, e.s_pk)
-                keys.verify_signature(
-                    self._verify_keys[e.client_id], labels.ADVERTISE_SIG, payload, e.signature
-                )
-        if len(key_list.entries) < self.config.threshold:
-            raise self._abort(Stage.ADVERTISE_KEYS, len(key_list.entries), "live neighbours")
+        self._check_advertisers(key_list, neighbors)
+        self._check_enough(Stage.ADVERTISE_KEYS, len(peers), "live neighbours")
         return peers
+
+    def _check_advertisers(self, key_list: KeyList, neighbors: frozenset[int]) -> None:
+        """Signatures (malicious mode), and the advertisers against the budget where this client
+        can see them all (the complete graph; malicious SecAgg+ through the revealed nonces)."""
+        nonces = dict(key_list.nonces)
+        if self.config.graph_from_clients:
+            listed = {e.client_id for e in key_list.entries}
+            if listed != (neighbors | {self.client_id}) & nonces.keys():
+                raise ProtocolViolation("key list differs from the neighbours who advertised")
+            self._check_budget(Stage.ADVERTISE_KEYS, len(nonces))
+        elif self.config.complete:
+            self._check_budget(Stage.ADVERTISE_KEYS, len(key_list.entries))
+        if not self.config.malicious:
+            return
+        for e in key_list.entries:
+            commitment = b""
+            if self.config.graph_from_clients:
+                commitment = nonce_commitment(self.config, e.client_id, nonces[e.client_id])
+            payload = advertise_payload(self.config, e.client_id, e.c_pk, e.s_pk, commitment)
+            keys.verify_signature(
+                self._verify_keys[e.client_id], labels.ADVERTISE_SIG, payload, e.signature
+            )
 
     # --- stage 2 ------------------------------------------------------------------------------
 
@@ -302,19 +362,20 @@ class SecAggClient:
             if len(payload) != 2 * size:
                 raise MalformedMessage("share bundle has the wrong size")
             shares[v] = (payload[:size], payload[size:])
-        if len(shares) + 1 < self.config.threshold:
-            raise self._abort(Stage.SHARE_KEYS, len(shares) + 1, "neighbours who shared keys")
+        self._check_enough(Stage.SHARE_KEYS, len(shares), "neighbours who shared keys")
         return shares
 
     # --- stage 3 (malicious) --------------------------------------------------------------------
 
     def consistency_check(self, msg: bytes) -> bytes:
-        """Sign the U3 the server announced, after checking it against what this client saw."""
+        """Sign the U3 the server announced (and the graph seed), after checking U3 against what
+        this client saw."""
         require(self._stage, Stage.CONSISTENCY_CHECK, "consistency_check")
         survivors = codec.decode(msg, self.config, Survivors)
         self._check_survivors(survivors.alive, survivors.dead)
         assert self._signer is not None
-        sig = self._signer.sign(labels.CONSISTENCY_SIG, consistency_payload(self.config, survivors.alive))
+        payload = consistency_payload(self.config, survivors.alive, self._graph_seed)
+        sig = self._signer.sign(labels.CONSISTENCY_SIG, payload)
         out = codec.encode(ConsistencySignature(self.client_id, sig), self.config)
         self._signed = (survivors.alive, survivors.dead)
         self._advance()
@@ -344,7 +405,8 @@ class SecAggClient:
     def _check_survivors(
         self, alive: tuple[int, ...], dead: tuple[int, ...]
     ) -> tuple[set[int], set[int]]:
-        """U3 and U2 \\ U3 must agree with what this client saw; returns its neighbours in each."""
+        """U3 and U2 \\ U3 must agree with what this client saw and stay within the round's
+        budgets; returns this client's neighbours in each."""
         alive_set, dead_set = set(alive), set(dead)
         both = alive_set & dead_set
         if both:
@@ -360,9 +422,10 @@ class SecAggClient:
         missing = sharers - alive_nbrs - dead_nbrs
         if missing:
             raise ProtocolViolation(f"neighbours {sorted(missing)[:3]} are neither alive nor dead")
-        if len(alive_nbrs) + 1 < self.config.threshold:
-            raise self._abort(Stage.MASKED_INPUT, len(alive_nbrs) + 1, "surviving neighbours")
-        part = survivor_component(self.config, tuple(sorted(alive_set)), self.client_id)
+        self._check_budget(Stage.MASKED_INPUT, len(alive_set))
+        self._check_enough(Stage.MASKED_INPUT, len(alive_nbrs), "surviving neighbours")
+        part = survivor_component(self.config, tuple(sorted(alive_set)), self.client_id,
+                                  self._graph_seed)
         if len(part) < len(alive_set):  # unmasking would reveal the sum of each part
             raise AbortError(Stage.MASKED_INPUT.value, len(alive_set), len(part),
                              "the survivors split the neighbour graph; survivors connected "
@@ -374,7 +437,7 @@ class SecAggClient:
         if self._signed != (request.alive, request.dead):
             raise ProtocolViolation("unmask request differs from the survivor set we signed")
         alive = set(request.alive)
-        payload = consistency_payload(self.config, request.alive)
+        payload = consistency_payload(self.config, request.alive, self._graph_seed)
         closed = self._neighbors | {self.client_id}
         count = 0
         for signer, sig in request.signatures:
@@ -382,6 +445,5 @@ class SecAggClient:
                 raise ProtocolViolation(f"signature from {signer}, who is not in U3")
             keys.verify_signature(self._verify_keys[signer], labels.CONSISTENCY_SIG, payload, sig)
             count += signer in closed
-        if count < self.config.threshold:
+        if count < self.config.t:
             raise self._abort(Stage.CONSISTENCY_CHECK, count, "valid signatures on U3")
-

@@ -21,7 +21,10 @@ from secagg.errors import MalformedMessage, OutOfOrder, WrongSession
 
 from .config import SecAggConfig
 from .messages import (
+    DIGEST_BYTES,
     KEY_BYTES,
+    NONCE_BYTES,
+    SHARE_COMMIT_BYTES,
     SIGNATURE_BYTES,
     AdvertiseKeys,
     Bundles,
@@ -31,6 +34,8 @@ from .messages import (
     KeyList,
     MaskedInput,
     PackedShareKeys,
+    SeedCommitments,
+    SeedReveal,
     ShareKeys,
     Signatures,
     Survivors,
@@ -46,11 +51,14 @@ TYPE_CODES: dict[type, int] = {
     MaskedInput: 0x03,
     ConsistencySignature: 0x04,
     UnmaskShares: 0x05,
+    SeedReveal: 0x06,
     KeyList: 0x81,
     Bundles: 0x82,
     Survivors: 0x83,
     Signatures: 0x84,
+    SeedCommitments: 0x85,
 }
+CONFIG_TYPE = 0xC0  # a SecAggConfig (see encode_config)
 _TYPES = {code: cls for cls, code in TYPE_CODES.items()}
 
 
@@ -224,6 +232,16 @@ def _enc_advertise(w: _Writer, m: AdvertiseKeys, config: SecAggConfig) -> None:
     w.blob(m.c_pk)
     w.blob(m.s_pk)
     w.blob(m.signature)
+    w.blob(m.graph_commitment)
+
+
+def _enc_seed_commitments(w: _Writer, m: SeedCommitments, config: SecAggConfig) -> None:
+    w.blob(m.digest)
+
+
+def _enc_seed_reveal(w: _Writer, m: SeedReveal, config: SecAggConfig) -> None:
+    w.u32(m.sender)
+    w.blob(m.nonce)
 
 
 def _enc_key_list(w: _Writer, m: KeyList, config: SecAggConfig) -> None:
@@ -233,11 +251,14 @@ def _enc_key_list(w: _Writer, m: KeyList, config: SecAggConfig) -> None:
         w.blob(e.c_pk)
         w.blob(e.s_pk)
         w.blob(e.signature)
+    w.pairs(m.nonces, NONCE_BYTES)
 
 
 def _enc_share_keys(w: _Writer, m: ShareKeys, config: SecAggConfig) -> None:
     w.u32(m.sender)
     w.pairs(m.bundles, bundle_size(config))
+    w.blob(m.share_commitments)
+    w.blob(m.seed_commitment)
 
 
 def _enc_bundles(w: _Writer, m: Bundles, config: SecAggConfig) -> None:
@@ -279,6 +300,8 @@ def _enc_unmask(w: _Writer, m: UnmaskShares, config: SecAggConfig) -> None:
 _ENCODERS: dict[type, Callable[..., None]] = {
     AdvertiseKeys: _enc_advertise,
     KeyList: _enc_key_list,
+    SeedCommitments: _enc_seed_commitments,
+    SeedReveal: _enc_seed_reveal,
     ShareKeys: _enc_share_keys,
     Bundles: _enc_bundles,
     MaskedInput: _enc_masked,
@@ -323,8 +346,14 @@ def decode_packed_share_keys(data: bytes, config: SecAggConfig) -> PackedShareKe
     if r.u32() != size:
         raise MalformedMessage(f"blobs of this field must be {size} bytes")
     blob = r.take(len(recipients) * size)
+    commitments = r.blob((_share_commitments_size(len(recipients)),))
+    seed_commitment = r.blob((DIGEST_BYTES,))
     r.end()
-    return PackedShareKeys(sender, recipients, blob, size)
+    return PackedShareKeys(sender, recipients, blob, size, commitments, seed_commitment)
+
+
+def _share_commitments_size(recipients: int) -> int:
+    return (recipients + 1) * 2 * SHARE_COMMIT_BYTES
 
 
 def _read_header(data: bytes, config: SecAggConfig) -> type:
@@ -348,10 +377,24 @@ def _sig_sizes(config: SecAggConfig) -> tuple[int, ...]:
     return (SIGNATURE_BYTES,) if config.malicious else (0,)
 
 
+def _graph_commitment_sizes(config: SecAggConfig) -> tuple[int, ...]:
+    return (DIGEST_BYTES,) if config.graph_from_clients else (0,)
+
+
 def _dec_advertise(r: _Reader) -> AdvertiseKeys:
     sender = r.cid()
     c_pk, s_pk = r.blob((KEY_BYTES,)), r.blob((KEY_BYTES,))
-    return AdvertiseKeys(sender, c_pk, s_pk, r.blob(_sig_sizes(r.config)))
+    signature = r.blob(_sig_sizes(r.config))
+    return AdvertiseKeys(sender, c_pk, s_pk, signature, r.blob(_graph_commitment_sizes(r.config)))
+
+
+def _dec_seed_commitments(r: _Reader) -> SeedCommitments:
+    return SeedCommitments(r.blob((DIGEST_BYTES,)))
+
+
+def _dec_seed_reveal(r: _Reader) -> SeedReveal:
+    sender = r.cid()
+    return SeedReveal(sender, r.blob((NONCE_BYTES,)))
 
 
 def _dec_key_list(r: _Reader) -> KeyList:
@@ -361,12 +404,17 @@ def _dec_key_list(r: _Reader) -> KeyList:
         cid = r.cid()
         c_pk, s_pk = r.blob((KEY_BYTES,)), r.blob((KEY_BYTES,))
         entries.append(KeyEntry(cid, c_pk, s_pk, r.blob(_sig_sizes(r.config))))
-    return KeyList(tuple(entries))
+    nonces = r.pairs(NONCE_BYTES)
+    if nonces and not r.config.graph_from_clients:
+        raise MalformedMessage("graph nonces in a round whose graph the session id fixes")
+    return KeyList(tuple(entries), nonces)
 
 
 def _dec_share_keys(r: _Reader) -> ShareKeys:
     sender = r.cid()
-    return ShareKeys(sender, r.pairs(bundle_size(r.config)))
+    bundles = r.pairs(bundle_size(r.config))
+    commitments = r.blob((_share_commitments_size(len(bundles)),))
+    return ShareKeys(sender, bundles, commitments, r.blob((DIGEST_BYTES,)))
 
 
 def _dec_bundles(r: _Reader) -> Bundles:
@@ -419,6 +467,8 @@ def _check_share_values(pairs: IdBytes) -> None:
 
 _DECODERS: dict[type, Callable[[_Reader], object]] = {
     AdvertiseKeys: _dec_advertise,
+    SeedCommitments: _dec_seed_commitments,
+    SeedReveal: _dec_seed_reveal,
     KeyList: _dec_key_list,
     ShareKeys: _dec_share_keys,
     Bundles: _dec_bundles,
@@ -428,3 +478,53 @@ _DECODERS: dict[type, Callable[[_Reader], object]] = {
     Signatures: _dec_signatures,
     UnmaskShares: _dec_unmask,
 }
+
+
+# --- the round's config -----------------------------------------------------------------------
+
+_CONFIG_FIXED = struct.Struct(">BBQIIII")  # flags, bits, m, t, k (0: complete), D, C
+
+
+def encode_config(config: SecAggConfig) -> bytes:
+    """``magic ‖ version ‖ 0xC0 ‖ len(session) ‖ session ‖ flags ‖ b ‖ m ‖ t ‖ k ‖ D ‖ C ‖ ids``:
+    everything a client needs to join the round, for the server to ship."""
+    assert config.max_dropouts is not None and config.max_corrupt is not None
+    head = MAGIC + bytes((labels.VERSION, CONFIG_TYPE))
+    fixed = _CONFIG_FIXED.pack(
+        int(config.malicious), config.modulus_bits, config.vector_length, config.t,
+        0 if config.complete else config.degree, config.max_dropouts, config.max_corrupt,
+    )
+    ids = np.asarray(config.client_ids, dtype=">u4").tobytes()
+    session = len(config.session_id).to_bytes(2, "big") + config.session_id
+    return b"".join((head, session, fixed, _U32.pack(config.num_clients), ids))
+
+
+def decode_config(data: bytes) -> SecAggConfig:
+    """Parse and validate a config: bad bytes or a config that does not validate (unsafe
+    parameters included) raise ``MalformedMessage`` with the reason."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedMessage("config must be bytes")
+    data = bytes(data)
+    head = len(MAGIC) + 4
+    if len(data) < head or data[: len(MAGIC)] != MAGIC:
+        raise MalformedMessage("bad magic")
+    if data[len(MAGIC)] != labels.VERSION or data[len(MAGIC) + 1] != CONFIG_TYPE:
+        raise MalformedMessage("not a config of this wire version")
+    n_session = int.from_bytes(data[len(MAGIC) + 2 : head], "big")
+    body = head + n_session
+    need = body + _CONFIG_FIXED.size + 4
+    if len(data) < need:
+        raise MalformedMessage("config is truncated")
+    flags, bits, m, t, k, drops, bad = _CONFIG_FIXED.unpack_from(data, body)
+    n = _U32.unpack_from(data, body + _CONFIG_FIXED.size)[0]
+    if flags > 1 or len(data) != need + 4 * n:
+        raise MalformedMessage("config has bad flags or a wrong length")
+    ids = np.frombuffer(data, dtype=">u4", count=n, offset=need).tolist()
+    try:
+        return SecAggConfig(
+            client_ids=ids, vector_length=m, threshold=t, modulus_bits=bits,
+            neighbors=k or None, malicious=bool(flags), max_dropouts=drops, max_corrupt=bad,
+            session_id=data[head:body],
+        )
+    except ValueError as exc:
+        raise MalformedMessage(f"config does not validate: {exc}") from None

@@ -1,12 +1,28 @@
 """The neighbour graph: complete (SecAgg) or a Harary graph H_{k,n} (SecAgg+).
 
-Every party derives the same graph from the session id and the client list, so nothing is sent.
-The sorted client ids are shuffled by a Fisher-Yates shuffle driven by AES-CTR keyed with
-``kdf.derive(session_id, GRAPH_SHUFFLE, session_id)``; position i of the shuffled ring is then
-joined to positions i±1 … i±⌊k/2⌋. For odd k, H_{k,n} also joins diametrically opposite
-positions: i ~ i + n/2 when n is even (k-regular); when n is odd, i ~ i + (n+1)/2 for
-0 <= i <= (n-1)/2, so one client gets k + 1 neighbours (Harary's construction). The shuffle makes
-each client's neighbourhood a uniformly placed set, which the parameter finder's bounds assume.
+Every party derives the same graph from a seed and the client list, so the graph itself is never
+sent. The sorted client ids are shuffled by a Fisher-Yates shuffle driven by AES-CTR keyed with
+``kdf.derive(seed, GRAPH_SHUFFLE, session_id)``; position i of the shuffled ring is then joined
+to positions i±1 … i±⌊k/2⌋. For odd k, H_{k,n} also joins diametrically opposite positions:
+i ~ i + n/2 when n is even (k-regular); when n is odd, i ~ i + (n+1)/2 for 0 <= i <= (n-1)/2,
+so one client gets k + 1 neighbours (Harary's construction). The shuffle makes each client's
+neighbourhood a uniformly placed set, which the parameter finder's bounds assume.
+
+Where the seed comes from decides who could bias the graph:
+
+- Semi-honest rounds use the session id, which the (honest) server draws at random.
+- Malicious SecAgg+ rounds cannot: a server choosing the session id could try ids until a chosen
+  client's neighbourhood is crowded with the corrupt clients it controls. There every client
+  commits to a fresh 16-byte nonce in its signed advertisement; the server announces the digest
+  of all commitments; only then do the clients reveal their nonces, and the seed is the digest of
+  every nonce (:func:`graph_seed`). Each client checks, before it shares anything, that the
+  revealed nonces open exactly the commitments it was shown and include its own. The server fixed
+  every other nonce before seeing this client's, so each honest client's graph is uniformly
+  random whatever the server does; a client that committed but does not reveal aborts the round
+  (excluding it would give the server a choice of graphs). What the server keeps is the power to
+  abort and start over: each new round is one fresh uniform graph, and the finder's 2^-40 bounds
+  hold per round. Clients sign the seed in the consistency check, so honest neighbours agree on
+  the graph they used.
 """
 
 from __future__ import annotations
@@ -14,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from secagg import kdf, labels
+from secagg import commit, kdf, labels
 from secagg.csprng import AesCtrRandom, randbelow
 
 from .config import SecAggConfig
@@ -77,17 +93,50 @@ class NeighborGraph:
         return len(self.components(nodes)) <= 1
 
 
-def build_graph(config: SecAggConfig) -> NeighborGraph:
-    """The graph of this round (cached: all parties in one process share one copy)."""
-    return _build(config.client_ids, config.neighbors, config.session_id)
+GRAPH_NONCE_BYTES = 16
+
+
+def build_graph(config: SecAggConfig, seed: bytes | None = None) -> NeighborGraph:
+    """The graph of this round from ``seed`` (default: the session id; malicious SecAgg+ passes
+    the clients' :func:`graph_seed`). Cached: all parties in one process share one copy."""
+    return make_graph(config.client_ids, config.neighbors,
+                      config.session_id if seed is None else seed, config.session_id)
+
+
+def make_graph(
+    ids: tuple[int, ...], k: int | None, seed: bytes, session_id: bytes | None = None
+) -> NeighborGraph:
+    """H_{k,n} over the sorted ``ids`` placed by ``seed`` (complete when k is None or n - 1)."""
+    return _build(tuple(sorted(ids)), k, seed if session_id is None else session_id, seed)
+
+
+def nonce_commitment(config: SecAggConfig, client_id: int, nonce: bytes) -> bytes:
+    """A client's commitment to its graph-seed nonce (sent, signed, before any reveal)."""
+    return commit.digest(labels.GRAPH_COMMIT, config.session_id, _id(client_id), nonce)
+
+
+def commitments_digest(config: SecAggConfig, commitments: dict[int, bytes]) -> bytes:
+    """The digest of every advertiser's nonce commitment that the server announces."""
+    data = b"".join(_id(u) + commitments[u] for u in sorted(commitments))
+    return commit.digest(labels.GRAPH_COMMITMENTS, config.session_id, b"", data)
+
+
+def graph_seed(config: SecAggConfig, nonces: dict[int, bytes]) -> bytes:
+    """The malicious SecAgg+ graph seed: the digest of every revealed nonce, by client id."""
+    data = b"".join(_id(u) + nonces[u] for u in sorted(nonces))
+    return commit.digest(labels.GRAPH_SEED, config.session_id, b"", data)
+
+
+def _id(client_id: int) -> bytes:
+    return client_id.to_bytes(4, "big")
 
 
 @lru_cache(maxsize=16)
-def _build(ids: tuple[int, ...], k: int | None, session_id: bytes) -> NeighborGraph:
+def _build(ids: tuple[int, ...], k: int | None, session_id: bytes, seed: bytes) -> NeighborGraph:
     n = len(ids)
     if k is None or k >= n - 1:
         return NeighborGraph(ids, None)
-    ring = shuffled_ids(ids, session_id)
+    ring = shuffled_ids(ids, seed, session_id)
     adjacency: dict[int, set[int]] = {u: set() for u in ids}
     for i, j in harary_edges(k, n):
         adjacency[ring[i]].add(ring[j])
@@ -95,10 +144,13 @@ def _build(ids: tuple[int, ...], k: int | None, session_id: bytes) -> NeighborGr
     return NeighborGraph(ids, {u: frozenset(vs) for u, vs in adjacency.items()})
 
 
-def survivor_component(config: SecAggConfig, alive: tuple[int, ...], u: int) -> frozenset[int]:
+def survivor_component(
+    config: SecAggConfig, alive: tuple[int, ...], u: int, seed: bytes | None = None
+) -> frozenset[int]:
     """The component of u in this round's graph restricted to the survivor set U3 (cached per
     U3, so clients simulated in one process walk the graph once)."""
-    for part in _components(config.client_ids, config.neighbors, config.session_id, alive):
+    seed = config.session_id if seed is None else seed
+    for part in _components(config.client_ids, config.neighbors, config.session_id, seed, alive):
         if u in part:
             return part
     raise KeyError(u)
@@ -106,14 +158,15 @@ def survivor_component(config: SecAggConfig, alive: tuple[int, ...], u: int) -> 
 
 @lru_cache(maxsize=16)
 def _components(
-    ids: tuple[int, ...], k: int | None, session_id: bytes, alive: tuple[int, ...]
+    ids: tuple[int, ...], k: int | None, session_id: bytes, seed: bytes, alive: tuple[int, ...]
 ) -> tuple[frozenset[int], ...]:
-    return _build(ids, k, session_id).components(frozenset(alive))
+    return _build(ids, k, session_id, seed).components(frozenset(alive))
 
 
-def shuffled_ids(ids: Sequence[int], session_id: bytes) -> list[int]:
-    """The sorted ids permuted by a Fisher-Yates shuffle keyed from the session id."""
-    key = kdf.derive(session_id, labels.GRAPH_SHUFFLE, session_id)
+def shuffled_ids(ids: Sequence[int], seed: bytes, session_id: bytes | None = None) -> list[int]:
+    """The sorted ids permuted by a Fisher-Yates shuffle keyed from the seed and the session
+    (``session_id`` defaults to the seed: the semi-honest graph)."""
+    key = kdf.derive(seed, labels.GRAPH_SHUFFLE, seed if session_id is None else session_id)
     rng = AesCtrRandom(seed=key)
     order = sorted(ids)
     for i in range(len(order) - 1, 0, -1):

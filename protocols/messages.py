@@ -1,7 +1,8 @@
 """The messages of a round as frozen value objects, checked on construction.
 
-Client → server: ``AdvertiseKeys``, ``ShareKeys``, ``MaskedInput``, ``ConsistencySignature``,
-``UnmaskShares``. Server → client: ``KeyList``, ``Bundles``, ``Survivors``, ``Signatures``.
+Client → server: ``AdvertiseKeys``, ``SeedReveal`` (malicious SecAgg+), ``ShareKeys``,
+``MaskedInput``, ``ConsistencySignature``, ``UnmaskShares``. Server → client: ``SeedCommitments``
+(malicious SecAgg+), ``KeyList``, ``Bundles``, ``Survivors``, ``Signatures``.
 Construction rejects ids out of the field, byte strings of impossible lengths and lists that are
 not strictly increasing (so no id appears twice) with ``MalformedMessage``; what depends on the
 round (exact sizes, known ids) is checked by :mod:`protocols.codec` against the config.
@@ -21,6 +22,9 @@ from .config import FIELD_PRIME
 
 KEY_BYTES = 32
 SIGNATURE_BYTES = 64
+DIGEST_BYTES = 32  # graph-nonce commitments, their digest, self-mask seed commitments
+SHARE_COMMIT_BYTES = 16  # one dealer's commitment to one holder's share
+NONCE_BYTES = 16  # a client's graph-seed nonce
 
 IdBytes = tuple[tuple[int, bytes], ...]
 
@@ -74,20 +78,51 @@ def _check_signature(sig: object, optional: bool) -> None:
         raise MalformedMessage(f"signature must be {SIGNATURE_BYTES} bytes")
 
 
+def _check_optional(value: object, what: str, size: int) -> None:
+    check_bytes(value, what)
+    if len(value) not in (0, size):  # type: ignore[arg-type]
+        raise MalformedMessage(f"{what} must be {size} bytes or empty")
+
+
 @dataclass(frozen=True, slots=True)
 class AdvertiseKeys:
-    """Stage 0, client → server: c_pk (Box), s_pk (mask agreement), signature or b''."""
+    """Stage 0, client → server: c_pk (Box), s_pk (mask agreement), signature or b'', and in
+    malicious SecAgg+ the commitment to the client's graph-seed nonce (else b'')."""
 
     sender: int
     c_pk: bytes
     s_pk: bytes
     signature: bytes = b""
+    graph_commitment: bytes = b""
 
     def __post_init__(self) -> None:
         check_id(self.sender, "sender")
         check_bytes(self.c_pk, "c_pk", KEY_BYTES)
         check_bytes(self.s_pk, "s_pk", KEY_BYTES)
         _check_signature(self.signature, optional=True)
+        _check_optional(self.graph_commitment, "graph commitment", DIGEST_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedCommitments:
+    """Malicious SecAgg+, server → client: the digest of every advertiser's nonce commitment."""
+
+    digest: bytes
+
+    def __post_init__(self) -> None:
+        check_bytes(self.digest, "commitments digest", DIGEST_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReveal:
+    """Malicious SecAgg+, client → server: the graph-seed nonce the client committed to."""
+
+    sender: int
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        check_id(self.sender, "sender")
+        check_bytes(self.nonce, "graph nonce", NONCE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +143,11 @@ class KeyEntry:
 
 @dataclass(frozen=True, slots=True)
 class KeyList:
-    """Stage 0 → 1, server → client: the keys of the client's live neighbourhood (itself too)."""
+    """Stage 0 → 1, server → client: the keys of the client's live neighbourhood (itself too),
+    and in malicious SecAgg+ every advertiser's revealed graph-seed nonce."""
 
     entries: tuple[KeyEntry, ...]
+    nonces: IdBytes = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.entries, tuple) or not all(
@@ -118,18 +155,29 @@ class KeyList:
         ):
             raise MalformedMessage("entries must be a tuple of KeyEntry")
         check_increasing(tuple(e.client_id for e in self.entries), "key list ids")
+        check_pairs(self.nonces, "graph nonces", NONCE_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
 class ShareKeys:
-    """Stage 1, client → server: one sealed share bundle per neighbour (recipient, ciphertext)."""
+    """Stage 1, client → server: one sealed share bundle per neighbour (recipient, ciphertext),
+    the dealer's commitments to every share (per holder in id order, the sender included: key
+    share then self-mask share, 16 bytes each) and its commitment to its self-mask seed b_u.
+
+    The server checks each reconstruction against them, so a tampered share is found, named
+    and routed around instead of spoiling the sum."""
 
     sender: int
     bundles: IdBytes
+    share_commitments: bytes
+    seed_commitment: bytes
 
     def __post_init__(self) -> None:
         check_id(self.sender, "sender")
         check_pairs(self.bundles, "bundles")
+        check_bytes(self.share_commitments, "share commitments",
+                    (len(self.bundles) + 1) * 2 * SHARE_COMMIT_BYTES)
+        check_bytes(self.seed_commitment, "self-mask seed commitment", DIGEST_BYTES)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -143,11 +191,20 @@ class PackedShareKeys:
     recipients: tuple[int, ...]
     ciphertexts: bytes
     size: int
+    share_commitments: bytes
+    seed_commitment: bytes
 
     def __post_init__(self) -> None:
         check_id(self.sender, "sender")
         check_increasing(self.recipients, "bundle recipients")
         check_bytes(self.ciphertexts, "ciphertexts", len(self.recipients) * self.size)
+        check_bytes(self.share_commitments, "share commitments",
+                    (len(self.recipients) + 1) * 2 * SHARE_COMMIT_BYTES)
+        check_bytes(self.seed_commitment, "self-mask seed commitment", DIGEST_BYTES)
+
+    def holders(self) -> tuple[int, ...]:
+        """Everyone holding a share of the sender's secrets, in id order (the sender too)."""
+        return tuple(sorted((*self.recipients, self.sender)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,5 +287,7 @@ class UnmaskShares:
             raise MalformedMessage(f"both kinds of share for {sorted(both)[:3]}")
 
 
-CLIENT_MESSAGES = (AdvertiseKeys, ShareKeys, MaskedInput, ConsistencySignature, UnmaskShares)
-SERVER_MESSAGES = (KeyList, Bundles, Survivors, Signatures)
+CLIENT_MESSAGES = (
+    AdvertiseKeys, SeedReveal, ShareKeys, MaskedInput, ConsistencySignature, UnmaskShares,
+)
+SERVER_MESSAGES = (SeedCommitments, KeyList, Bundles, Survivors, Signatures)

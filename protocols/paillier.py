@@ -1,4 +1,4 @@
-"""Packed Paillier aggregation: an additively homomorphic alternative to masking (DESIGN §4).
+"""Packed Paillier aggregation: an additively homomorphic alternative to masking.
 
 Roles and trust model
 ---------------------
@@ -22,7 +22,7 @@ takes the sender from the caller's authenticated transport (``receive(client_id,
 the id inside the message) and refuses a second message from the same client; authenticity of
 who sent what is the transport's job (TLS with client certificates, or signatures around these
 bytes). Nothing checks that a client's input is in range (no zero-knowledge proofs): a malicious
-client can spoil the sum, as with masking (DESIGN §1). A key pair may be reused over sessions
+client can spoil the sum, as with masking (SECURITY.md). A key pair may be reused over sessions
 (:class:`PaillierKeyPair`); every message still names its session and the key id is bound to it.
 
 Dropouts and comparison with masking

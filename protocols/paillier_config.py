@@ -18,7 +18,8 @@ class PaillierConfig:
     """One round: who may send, the vector shape, the key size; ``ValueError`` names the culprit.
 
     ``value_bits`` v: clients send signed integers in [-2^(v-1), 2^(v-1)). ``min_clients``: the
-    decryptor refuses a sum of fewer inputs (default 2, so one input is never decrypted alone).
+    decryptor refuses a sum of fewer inputs (at least 2, the default, so one input is never
+    decrypted alone; a round therefore names at least 2 clients).
     ``allow_insecure_key_size`` is for tests only: it lets ``key_bits`` go below 2048 (down to
     128), which anyone can factor. ``EncodingError`` (a ``ValueError``) if the slots could overflow.
     """
@@ -41,8 +42,8 @@ class PaillierConfig:
         if self.key_bits % 16:
             raise ValueError(f"key_bits must be a multiple of 16, got {self.key_bits}")
         if self.min_clients is None:
-            object.__setattr__(self, "min_clients", min(2, self.num_clients))
-        _check_int("min_clients", self.min_clients, 1, self.num_clients)
+            object.__setattr__(self, "min_clients", 2)
+        _check_int("min_clients", self.min_clients, 2, self.num_clients)
         if not isinstance(self.session_id, bytes) or not (
             MIN_SESSION_ID_BYTES <= len(self.session_id) <= MAX_SESSION_ID_BYTES
         ):
@@ -78,8 +79,11 @@ def _check_ids(client_ids: object) -> tuple[int, ...]:
     for cid in ids:
         if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid <= MAX_CLIENT_ID:
             raise ValueError(f"client_ids must be ints in [1, {MAX_CLIENT_ID}], got {cid!r}")
-    if not ids or len(set(ids)) != len(ids):
-        raise ValueError("client_ids must be non-empty and distinct")
+    if len(set(ids)) != len(ids):
+        raise ValueError("client_ids must be distinct")
+    if len(ids) < 2:
+        raise ValueError("client_ids must name at least 2 clients: one input is never "
+                         "decrypted alone")
     return tuple(sorted(ids))
 
 

@@ -1,13 +1,16 @@
-"""``SecAggServer``: the aggregator's side of a SecAgg / SecAgg+ round, sans-IO (DESIGN §2.2-2.3).
+"""``SecAggServer``: the aggregator's side of a SecAgg / SecAgg+ round, sans-IO.
 
 ``receive`` validates a message completely before recording it, so bad data raises a typed error
 and changes nothing (a second message from the same client is a ``ProtocolViolation``).
 ``close_stage`` ends a stage with whatever arrived — the caller's deadline — and returns the next
-stage's message per client, or raises ``AbortError`` and moves to ``Stage.ABORTED``.
-Masked inputs are summed as they arrive; at the end the server removes the self masks of U3 and
-the pairwise masks between dropped clients and their surviving neighbours, regenerating them
-through the fused kernel as jobs (one per dropped client, self seeds in batches) that
-``secagg.masking`` spreads over worker threads; the state machine itself stays single-threaded.
+stage's message per client, or raises ``AbortError`` and moves to ``Stage.ABORTED``: when fewer
+than t answered, when more clients dropped than the round was planned for, or (SecAgg+) when a
+survivor would have fewer than t surviving neighbours or the survivors split the graph.
+Masked inputs are summed as they arrive; at the end the server rebuilds and verifies the secrets
+(:mod:`protocols.recovery`) and removes the self masks of U3 and the pairwise masks between
+dropped clients and their surviving neighbours, regenerating them through the fused kernel as
+jobs (one per dropped client, self seeds in batches) that ``secagg.masking`` spreads over worker
+threads; the state machine itself stays single-threaded.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ from collections.abc import Callable, Container, Mapping
 
 import numpy as np
 
-from secagg import keys, labels, shamir
-from secagg.errors import AbortError, OutOfOrder, ProtocolViolation, ShamirError
+from secagg import keys, labels
+from secagg.errors import AbortError, OutOfOrder, ProtocolViolation
 from secagg.masking import MaskJob, accumulate_mask_jobs, fixed_job, pairwise_job
 from secagg.prg import dtype_for_bits
 
 from . import codec
-from .client import advertise_payload, check_verify_keys, consistency_payload
+from .commitments import KEY_SHARE, MASK_SHARE, seed_matches
 from .config import SecAggConfig
-from .graph import build_graph
+from .graph import build_graph, commitments_digest, graph_seed, nonce_commitment
 from .messages import (
     AdvertiseKeys,
     ConsistencySignature,
@@ -32,23 +35,30 @@ from .messages import (
     KeyList,
     MaskedInput,
     PackedShareKeys,
+    SeedCommitments,
+    SeedReveal,
     ShareKeys,
     Signatures,
     Survivors,
     UnmaskShares,
 )
-from .stages import Stage, next_stage
+from .recovery import Recovery, Shares
+from .signing import advertise_payload, check_verify_keys, consistency_payload
+from .stages import Stage, flow_of, next_stage
 
 #: Self-mask seeds per unmasking job (a dropped client's pairwise masks are one job each).
 SELF_SEED_BATCH = 64
 
 _EXPECTED = {
     Stage.ADVERTISE_KEYS: AdvertiseKeys,
+    Stage.REVEAL_SEED: SeedReveal,
     Stage.SHARE_KEYS: ShareKeys,
     Stage.MASKED_INPUT: MaskedInput,
     Stage.CONSISTENCY_CHECK: ConsistencySignature,
     Stage.UNMASKING: UnmaskShares,
 }
+#: Stages whose survivors count against the dropout budget (later dropouts change no sum).
+_BUDGETED = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT)
 
 
 class SecAggServer:
@@ -57,6 +67,8 @@ class SecAggServer:
     def __init__(self, config: SecAggConfig, verify_keys: Mapping[int, bytes] | None = None) -> None:
         self.config = config
         self._verify_keys = check_verify_keys(config, verify_keys)
+        self._flow = flow_of(config)
+        self._seed = config.session_id  # the graph seed; malicious SecAgg+ fixes it later
         self._graph = build_graph(config)
         self._all_ids = frozenset(config.client_ids)
         self._stage = Stage.ADVERTISE_KEYS
@@ -71,6 +83,7 @@ class SecAggServer:
         self._signatures: dict[int, bytes] = {}  # U4
         self._sum: np.ndarray | None = None
         self._result: np.ndarray | None = None
+        self._bad_holders: frozenset[int] = frozenset()
 
     @property
     def stage(self) -> Stage:
@@ -81,6 +94,11 @@ class SecAggServer:
     def included(self) -> frozenset[int]:
         """U3: the clients whose inputs are in the sum (empty until masked inputs are closed)."""
         return frozenset(self._alive)
+
+    @property
+    def misbehaving(self) -> frozenset[int]:
+        """Clients that revealed a share not matching its dealer's commitment (routed around)."""
+        return self._bad_holders
 
     def result(self) -> np.ndarray:
         """Σ_{u ∈ U3} x_u mod 2^b, once unmasking is closed."""
@@ -95,6 +113,8 @@ class SecAggServer:
         stage = self._stage
         if stage not in _EXPECTED:
             raise OutOfOrder(f"no messages are accepted in stage {stage.value!r}")
+        if type(client_id) is not int:
+            raise ProtocolViolation(f"client id must be an int, got {type(client_id).__name__}")
         if client_id not in self._senders():
             raise ProtocolViolation(f"client {client_id!r} may not send in stage {stage.value!r}")
         if client_id in self._inbox:
@@ -115,7 +135,7 @@ class SecAggServer:
         stage = self._stage
         if stage is Stage.ADVERTISE_KEYS:
             return self._all_ids
-        if stage is Stage.SHARE_KEYS:
+        if stage in (Stage.REVEAL_SEED, Stage.SHARE_KEYS):
             return self._keys.keys()
         if stage is Stage.MASKED_INPUT:
             return self._bundles.keys()
@@ -129,7 +149,7 @@ class SecAggServer:
         with a low-order or copied key would otherwise make every honest client refuse the key
         list and abort the round; refused here, it is just a client that did not advertise."""
         if self.config.malicious:
-            payload = advertise_payload(self.config, m.sender, m.c_pk, m.s_pk)
+            payload = advertise_payload(self.config, m.sender, m.c_pk, m.s_pk, m.graph_commitment)
             keys.verify_signature(
                 self._verify_keys[m.sender], labels.ADVERTISE_SIG, payload, m.signature
             )
@@ -138,6 +158,11 @@ class SecAggServer:
         keys.check_public_point(m.c_pk)
         keys.check_public_point(m.s_pk)
         self._public_keys.update((m.c_pk, m.s_pk))  # last: nothing above changed state
+
+    def _check_reveal(self, m: SeedReveal) -> None:
+        want = self._keys[m.sender].graph_commitment
+        if nonce_commitment(self.config, m.sender, m.nonce) != want:
+            raise ProtocolViolation(f"client {m.sender}'s nonce does not open its commitment")
 
     def _check_share_keys(self, m: PackedShareKeys) -> None:
         want = self._graph.neighbors(m.sender) & self._keys.keys()
@@ -148,7 +173,7 @@ class SecAggServer:
         pass  # the codec checked length, width and range
 
     def _check_consistency(self, m: ConsistencySignature) -> None:
-        payload = consistency_payload(self.config, self._alive)
+        payload = consistency_payload(self.config, self._alive, self._seed)
         keys.verify_signature(
             self._verify_keys[m.sender], labels.CONSISTENCY_SIG, payload, m.signature
         )
@@ -175,29 +200,55 @@ class SecAggServer:
         stage = self._stage
         if stage not in _EXPECTED:
             raise OutOfOrder(f"stage {stage.value!r} cannot be closed")
-        if len(self._inbox) < self.config.threshold:
-            self._stage = Stage.ABORTED
-            raise AbortError(stage.value, self.config.threshold, len(self._inbox))
+        self._require_enough(stage)
         inbox, self._inbox = self._inbox, {}
         try:
             out = _CLOSERS[stage](self, inbox)
         except BaseException:  # the round cannot go on from a half-closed stage
             self._stage = Stage.ABORTED
             raise
-        self._stage = next_stage(stage, self.config.malicious)
+        self._stage = next_stage(stage, self._flow)
         return out
+
+    def _require_enough(self, stage: Stage) -> None:
+        """t answers; every committed nonce at reveal_seed; n - D at the budgeted stages."""
+        got, cfg = len(self._inbox), self.config
+        needed, detail = cfg.t, ""
+        if stage is Stage.REVEAL_SEED:
+            needed, detail = len(self._keys), "every client that committed must reveal"
+        elif stage in _BUDGETED and cfg.min_survivors > cfg.t:
+            needed, detail = cfg.min_survivors, f"at most {cfg.max_dropouts} dropouts planned"
+        if got < needed:
+            self._stage = Stage.ABORTED
+            raise AbortError(stage.value, needed, got, detail)
 
     def _close_advertise(self, inbox: dict[int, AdvertiseKeys]) -> dict[int, bytes]:
         self._keys = dict(inbox)
+        if not self.config.graph_from_clients:
+            return self._key_lists(())
+        commitments = {u: m.graph_commitment for u, m in self._keys.items()}
+        msg = codec.encode(SeedCommitments(commitments_digest(self.config, commitments)),
+                           self.config)
+        return dict.fromkeys(self._keys, msg)
+
+    def _close_reveal(self, inbox: dict[int, SeedReveal]) -> dict[int, bytes]:
+        nonces = {u: m.nonce for u, m in inbox.items()}
+        self._seed = graph_seed(self.config, nonces)
+        self._graph = build_graph(self.config, self._seed)
+        return self._key_lists(tuple(sorted(nonces.items())))
+
+    def _key_lists(self, nonces: tuple[tuple[int, bytes], ...]) -> dict[int, bytes]:
+        """Each advertiser gets the keys of its live closed neighbourhood (and the nonces)."""
         entries = {
             u: KeyEntry(u, m.c_pk, m.s_pk, m.signature) for u, m in sorted(self._keys.items())
         }
         if self._graph.complete:
-            shared = codec.encode(KeyList(tuple(entries.values())), self.config)
+            shared = codec.encode(KeyList(tuple(entries.values()), nonces), self.config)
             return dict.fromkeys(entries, shared)
         return {
             u: codec.encode(
-                KeyList(tuple(entries[v] for v in sorted(self._graph.closed(u) & entries.keys()))),
+                KeyList(tuple(entries[v] for v in sorted(self._graph.closed(u) & entries.keys())),
+                        nonces),
                 self.config,
             )
             for u in entries
@@ -253,6 +304,7 @@ class SecAggServer:
 
     def _close_masked(self, inbox: dict[int, MaskedInput]) -> dict[int, bytes]:
         self._set_survivors(sorted(inbox))
+        self._check_survivor_graph()
         msg = codec.encode(Survivors(self._alive, self._dead), self.config)
         return dict.fromkeys(self._alive, msg)
 
@@ -261,6 +313,23 @@ class SecAggServer:
         self._alive_set = frozenset(alive)
         self._dead = tuple(sorted(self._bundles.keys() - self._alive_set))
         self._dead_set = frozenset(self._dead)
+
+    def _check_survivor_graph(self) -> None:
+        """SecAgg+: stop here, before any client reveals a share, if a survivor has fewer than
+        t surviving neighbours or U3 is split (its clients would refuse to unmask anyway)."""
+        if self._graph.complete:
+            return
+        t = self.config.t
+        for u in self._alive:
+            live = len(self._graph.neighbors(u) & self._alive_set)
+            if live < t:
+                raise AbortError(Stage.MASKED_INPUT.value, t, live,
+                                 f"surviving neighbours of client {u}")
+        parts = self._graph.components(self._alive_set)
+        if len(parts) > 1:
+            raise AbortError(Stage.MASKED_INPUT.value, len(self._alive),
+                             max(len(p) for p in parts), "the survivors split the neighbour "
+                             "graph; largest connected part")
 
     def _close_consistency(self, inbox: dict[int, ConsistencySignature]) -> dict[int, bytes]:
         self._signatures = {u: m.signature for u, m in inbox.items()}
@@ -298,46 +367,41 @@ class SecAggServer:
     def _reconstruct(
         self, inbox: dict[int, UnmaskShares]
     ) -> tuple[dict[int, bytes], dict[int, keys.MaskKeyPair]]:
-        """Rebuild b_u for u in U3 and s_sk_v for dropped v with surviving neighbours."""
-        mask_jobs = self._jobs(inbox, self._alive, lambda m: m.mask_shares)
+        """Rebuild and verify b_u for u in U3 and s_sk_v for dropped v with surviving
+        neighbours (see :mod:`protocols.recovery`)."""
         needed_dead = [v for v in self._dead if self._graph.neighbors(v) & self._alive_set]
-        key_jobs = self._jobs(inbox, needed_dead, lambda m: m.key_shares)
-        t = self.config.threshold
-        try:
-            seeds = shamir.reconstruct_many(list(mask_jobs.values()), t, 1)
-            secret_keys = shamir.reconstruct_many(list(key_jobs.values()), t, 1)
-        except ShamirError as exc:
-            raise AbortError(
-                Stage.UNMASKING.value, t, len(inbox), f"reconstruction failed: {exc}"
-            ) from exc
-        dead_keys = {}
-        for v, (sk,) in zip(key_jobs, secret_keys, strict=True):
-            pair = keys.MaskKeyPair.from_private_bytes(sk)
-            if pair.public_bytes != self._keys[v].s_pk:
-                raise AbortError(Stage.UNMASKING.value, t, t, f"shares of client {v} are corrupt")
-            dead_keys[v] = pair
-        return {u: s for u, (s,) in zip(mask_jobs, seeds, strict=True)}, dead_keys
+        pairs: dict[int, keys.MaskKeyPair] = {}
 
-    def _jobs(
-        self,
-        inbox: dict[int, UnmaskShares],
-        owners: list[int] | tuple[int, ...],
-        pick: Callable[[UnmaskShares], tuple[tuple[int, bytes], ...]],
-    ) -> dict[int, list[tuple[int, bytes]]]:
-        """Per owner, the first t shares by x-coordinate (same x-sets share Lagrange weights)."""
-        t = self.config.threshold
-        tables = [(w, dict(pick(inbox[w]))) for w in sorted(inbox)]
-        held = {v: [(w, d[v]) for w, d in tables if v in d][:t] for v in owners}
-        for v, job in held.items():
-            if len(job) < t:
-                raise AbortError(
-                    Stage.UNMASKING.value, t, len(job), f"shares of client {v}'s secret"
-                )
-        return held
+        def key_ok(v: int, sk: bytes) -> bool:
+            pairs[v] = keys.MaskKeyPair.from_private_bytes(sk)
+            return pairs[v].public_bytes == self._keys[v].s_pk
+
+        def seed_ok(u: int, seed: bytes) -> bool:
+            return seed_matches(self.config, u, self._bundles[u].seed_commitment, seed)
+
+        seeds_rec = Recovery(self.config, MASK_SHARE, self._bundles, seed_ok)
+        keys_rec = Recovery(self.config, KEY_SHARE, self._bundles, key_ok)
+        try:
+            seeds = seeds_rec.rebuild(_held(inbox, self._alive, lambda m: m.mask_shares))
+            sks = keys_rec.rebuild(_held(inbox, needed_dead, lambda m: m.key_shares))
+        finally:
+            self._bad_holders = frozenset(seeds_rec.bad_holders | keys_rec.bad_holders)
+        return seeds, {v: pairs[v] for v in sks}
+
+
+def _held(
+    inbox: dict[int, UnmaskShares],
+    owners: list[int] | tuple[int, ...],
+    pick: Callable[[UnmaskShares], tuple[tuple[int, bytes], ...]],
+) -> dict[int, Shares]:
+    """Per owner, every revealed share of its secret, by holder id."""
+    tables = [(w, dict(pick(inbox[w]))) for w in sorted(inbox)]
+    return {v: [(w, d[v]) for w, d in tables if v in d] for v in owners}
 
 
 _CHECKS: dict[Stage, Callable[..., None]] = {
     Stage.ADVERTISE_KEYS: SecAggServer._check_advertise,
+    Stage.REVEAL_SEED: SecAggServer._check_reveal,
     Stage.SHARE_KEYS: SecAggServer._check_share_keys,
     Stage.MASKED_INPUT: SecAggServer._check_masked,
     Stage.CONSISTENCY_CHECK: SecAggServer._check_consistency,
@@ -345,6 +409,7 @@ _CHECKS: dict[Stage, Callable[..., None]] = {
 }
 _CLOSERS: dict[Stage, Callable[..., dict[int, bytes]]] = {
     Stage.ADVERTISE_KEYS: SecAggServer._close_advertise,
+    Stage.REVEAL_SEED: SecAggServer._close_reveal,
     Stage.SHARE_KEYS: SecAggServer._close_share_keys,
     Stage.MASKED_INPUT: SecAggServer._close_masked,
     Stage.CONSISTENCY_CHECK: SecAggServer._close_consistency,

@@ -1,4 +1,4 @@
-"""``simulate_round``: every party of one round in this process, timed and metered (DESIGN §2.3).
+"""``simulate_round``: every party of one round in this process, timed and metered.
 
 The only module of ``protocols`` that reads a clock: it times each party's work per stage with
 ``time.perf_counter`` and counts the bytes each client sends and receives. A client that hits an
@@ -22,7 +22,7 @@ from secagg.keys import SigningKeyPair
 from .client import SecAggClient
 from .config import SecAggConfig
 from .server import SecAggServer
-from .stages import Stage, stages_of
+from .stages import Flow, Stage, flow_of, stages_of
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def simulate_round(
     server, clients = _make_parties(config, rng)
     meter = _Meter()
     pending: dict[int, bytes | None] = dict.fromkeys(config.client_ids)
-    for stage in stages_of(config.malicious):
+    for stage in stages_of(flow_of(config)):
         name = stage.value
         for u in sorted(pending.keys() - drop.get(name, set())):
             reply = _run_client(clients[u], stage, pending[u], inputs[u], meter)
@@ -73,7 +73,7 @@ def simulate_round(
         out = _timed(meter.server_s, name, server.close_stage)
         pending = dict(out)
     result = _timed(meter.server_s, Stage.UNMASKING.value, server.result)
-    return RoundResult(result, server.included, _stats(meter, config.malicious))
+    return RoundResult(result, server.included, _stats(meter, flow_of(config)))
 
 
 def _make_parties(
@@ -99,6 +99,8 @@ def _run_client(
     try:
         if stage is Stage.ADVERTISE_KEYS:
             reply = client.advertise_keys()
+        elif stage is Stage.REVEAL_SEED:
+            reply = client.reveal_seed(msg)  # type: ignore[arg-type]
         elif stage is Stage.SHARE_KEYS:
             reply = client.share_keys(msg)  # type: ignore[arg-type]
         elif stage is Stage.MASKED_INPUT:
@@ -125,7 +127,7 @@ def _timed(bucket: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
 def _check_dropouts(
     config: SecAggConfig, dropouts: Mapping[str, Collection[int]]
 ) -> dict[str, set[int]]:
-    names = {s.value for s in stages_of(config.malicious)}
+    names = {s.value for s in stages_of(flow_of(config))}
     out: dict[str, set[int]] = {}
     for key, ids in dropouts.items():
         name = key.value if isinstance(key, Stage) else key
@@ -145,12 +147,12 @@ def _figures(server_s: float, secs: list[float], up: list[int], down: list[int])
     }
 
 
-def _stats(meter: _Meter, malicious: bool) -> dict[str, Any]:
+def _stats(meter: _Meter, flow: Flow) -> dict[str, Any]:
     stages: dict[str, dict[str, float]] = {}
     total_s: dict[int, float] = defaultdict(float)
     total_up: dict[int, int] = defaultdict(int)
     total_down: dict[int, int] = defaultdict(int)
-    for stage in stages_of(malicious):
+    for stage in stages_of(flow):
         name = stage.value
         secs, up, down = meter.client_s[name], meter.up[name], meter.down[name]
         stages[name] = _figures(

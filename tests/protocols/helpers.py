@@ -61,6 +61,8 @@ class Round:
         msg = self.to_clients[u] if msg is None else msg
         if c.stage is Stage.ADVERTISE_KEYS:
             return c.advertise_keys()
+        if c.stage is Stage.REVEAL_SEED:
+            return c.reveal_seed(msg)  # type: ignore[arg-type]
         if c.stage is Stage.SHARE_KEYS:
             return c.share_keys(msg)  # type: ignore[arg-type]
         if c.stage is Stage.MASKED_INPUT:
@@ -100,7 +102,11 @@ class Round:
 
 
 def config(n: int, **kw: object) -> SecAggConfig:
+    """A test config; a sparse one is planned for one dropout and one corrupt client unless the
+    test says otherwise."""
     base: dict[str, object] = {"client_ids": range(1, n + 1), "vector_length": 16,
                                "session_id": SESSION}
+    if kw.get("neighbors") is not None:
+        base.update(max_dropouts=1, max_corrupt=1)
     base.update(kw)
     return SecAggConfig(**base)  # type: ignore[arg-type]

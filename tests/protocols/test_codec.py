@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols import MalformedMessage, OutOfOrder, SecAggConfig, WrongSession, codec
+from protocols import messages as messages_mod
 from protocols.messages import (
     AdvertiseKeys,
     Bundles,
@@ -15,6 +16,8 @@ from protocols.messages import (
     KeyEntry,
     KeyList,
     MaskedInput,
+    SeedCommitments,
+    SeedReveal,
     ShareKeys,
     Signatures,
     Survivors,
@@ -26,9 +29,13 @@ from secagg.prg import dtype_for_bits
 IDS = (3, 5, 8, 13, 21, 34)
 
 
-def _config(bits: int = 32, m: int = 10, malicious: bool = False) -> SecAggConfig:
+def _config(bits: int = 32, m: int = 10, malicious: bool = False,
+            graph: bool = False) -> SecAggConfig:
+    """A complete-graph config, or (``graph``) a malicious SecAgg+ one, whose graph the clients
+    seed: its advertisements carry a nonce commitment and its key lists the nonces."""
+    sparse = {"neighbors": 4, "max_dropouts": 0, "max_corrupt": 0} if graph else {}
     return SecAggConfig(client_ids=IDS, vector_length=m, modulus_bits=bits, threshold=4,
-                        malicious=malicious, session_id=b"codec-session-16")
+                        malicious=malicious or graph, session_id=b"codec-session-16", **sparse)
 
 
 key = st.binary(min_size=32, max_size=32)
@@ -53,16 +60,29 @@ def _share_blob():
     )
 
 
+def _share_keys(cfg: SecAggConfig):
+    """ShareKeys with the right number of share commitments for its bundles."""
+    def build(sender: int, bundles: tuple, data: st.DataObject) -> ShareKeys:
+        size = (len(bundles) + 1) * 2 * messages_mod.SHARE_COMMIT_BYTES
+        commits = data.draw(st.binary(min_size=size, max_size=size))
+        return ShareKeys(sender, bundles, commits, data.draw(key))
+    return st.builds(build, st.sampled_from(IDS), _pairs(codec.bundle_size(cfg)), st.data())
+
+
 def messages(cfg: SecAggConfig):
     cid = st.sampled_from(IDS)
     sig_field = sig if cfg.malicious else st.just(b"")
+    commitment = key if cfg.graph_from_clients else st.just(b"")
+    nonces = _pairs(16) if cfg.graph_from_clients else st.just(())
     share = codec.share_blob_size()
     return st.one_of(
-        st.builds(AdvertiseKeys, cid, key, key, sig_field),
+        st.builds(AdvertiseKeys, cid, key, key, sig_field, commitment),
         some_ids.flatmap(lambda ids: st.tuples(*[
             st.builds(KeyEntry, st.just(i), key, key, sig_field) for i in ids
-        ]).map(KeyList)),
-        st.builds(ShareKeys, cid, _pairs(codec.bundle_size(cfg))),
+        ])).flatmap(lambda entries: st.builds(KeyList, st.just(entries), nonces)),
+        st.builds(SeedCommitments, key),
+        st.builds(SeedReveal, cid, st.binary(min_size=16, max_size=16)),
+        _share_keys(cfg),
         st.builds(Bundles, cid, _pairs(codec.bundle_size(cfg))),
         st.builds(Survivors, some_ids, some_ids),
         st.builds(ConsistencySignature, cid, sig),
@@ -71,11 +91,11 @@ def messages(cfg: SecAggConfig):
     )
 
 
-@pytest.mark.parametrize("malicious", [False, True])
+@pytest.mark.parametrize("mode", ["semi-honest", "malicious", "malicious-sparse"])
 @given(data=st.data())
 @settings(max_examples=60, deadline=None)
-def test_round_trip_and_every_truncation_fails(malicious: bool, data: st.DataObject) -> None:
-    cfg = _config(malicious=malicious)
+def test_round_trip_and_every_truncation_fails(mode: str, data: st.DataObject) -> None:
+    cfg = _config(malicious=mode != "semi-honest", graph=mode == "malicious-sparse")
     msg = data.draw(messages(cfg))
     wire = codec.encode(msg, cfg)
     assert codec.decode(wire, cfg, type(msg)) == msg
@@ -109,7 +129,7 @@ def test_header_checks_in_order() -> None:
         codec.decode(wire, other, ConsistencySignature)
     with pytest.raises(OutOfOrder):
         codec.decode(wire, cfg, (Survivors, Signatures))
-    for bad in (b"SAGX" + wire[4:], wire[:4] + b"\x02" + wire[5:], wire[:5] + b"\x7f" + wire[6:]):
+    for bad in (b"SAGX" + wire[4:], wire[:4] + b"\x09" + wire[5:], wire[:5] + b"\x7f" + wire[6:]):
         with pytest.raises(MalformedMessage):
             codec.decode(bad, cfg, ConsistencySignature)
 

@@ -9,12 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.config import SecAggConfig
-from protocols.graph import _build, build_graph, harary_edges, shuffled_ids
+from protocols.graph import _build, build_graph, harary_edges, make_graph, shuffled_ids
 
 
-def _config(n: int, k: int | None, session: bytes = b"g" * 16) -> SecAggConfig:
-    return SecAggConfig(client_ids=range(1, n + 1), vector_length=1, neighbors=k,
-                        threshold=2, session_id=session)
+def _graph(n: int, k: int | None, session: bytes = b"g" * 16):
+    return make_graph(tuple(range(1, n + 1)), k, session)
 
 
 def _connected_without(adj: dict[int, frozenset[int]], removed: set[int]) -> bool:
@@ -32,9 +31,8 @@ def _connected_without(adj: dict[int, frozenset[int]], removed: set[int]) -> boo
 @settings(max_examples=60, deadline=None)
 def test_harary_degrees_and_symmetry(n: int, data: st.DataObject) -> None:
     k = data.draw(st.integers(1, n - 1))
-    cfg = _config(n, k)
-    g = build_graph(cfg)
-    adj = {u: g.neighbors(u) for u in cfg.client_ids}
+    g = _graph(n, k)
+    adj = {u: g.neighbors(u) for u in range(1, n + 1)}
     for u, vs in adj.items():
         assert u not in vs and g.closed(u) == vs | {u}
         assert all(u in adj[v] for v in vs)
@@ -62,13 +60,16 @@ def test_harary_is_k_connected(n: int, k: int) -> None:
 
 
 def test_every_party_derives_the_same_graph_and_sessions_differ() -> None:
-    a = _config(50, 6, b"A" * 16)
+    a = SecAggConfig.for_secagg_plus(range(1, 201), 1, session_id=b"A" * 16)
     first = {u: build_graph(a).neighbors(u) for u in a.client_ids}
     _build.cache_clear()
     again = {u: build_graph(a).neighbors(u) for u in a.client_ids}
-    assert first == again
-    b = _config(50, 6, b"B" * 16)
+    assert first == again and first == {u: _graph(200, a.neighbors, b"A" * 16).neighbors(u)
+                                         for u in a.client_ids}
+    b = SecAggConfig.for_secagg_plus(range(1, 201), 1, session_id=b"B" * 16)
     assert {u: build_graph(b).neighbors(u) for u in b.client_ids} != first
+    seeded = {u: build_graph(a, b"S" * 32).neighbors(u) for u in a.client_ids}
+    assert seeded != first  # malicious SecAgg+ places clients by the clients' seed
 
 
 def test_shuffle_is_a_permutation_that_depends_on_the_session() -> None:
@@ -78,7 +79,7 @@ def test_shuffle_is_a_permutation_that_depends_on_the_session() -> None:
 
 
 def test_complete_graph() -> None:
-    cfg = _config(7, None)
+    cfg = SecAggConfig(client_ids=range(1, 8), vector_length=1, session_id=b"g" * 16)
     g = build_graph(cfg)
     assert g.complete and all(g.neighbors(u) == set(cfg.client_ids) - {u} for u in cfg.client_ids)
     with pytest.raises(KeyError):

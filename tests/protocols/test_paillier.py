@@ -63,7 +63,7 @@ def _values(rng: np.random.Generator, v: int, shape: int) -> np.ndarray:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    n=st.integers(1, 9),
+    n=st.integers(2, 9),
     length=st.integers(1, 120),
     v=st.sampled_from([8, 13, 32, 59]),
     bits=st.sampled_from([256, 512]),
@@ -71,10 +71,10 @@ def _values(rng: np.random.Generator, v: int, shape: int) -> np.ndarray:
     data=st.data(),
 )
 def test_sum_is_exact_for_any_subset(n, length, v, bits, seed, data) -> None:
-    config = _config(n, length, bits, value_bits=v, min_clients=1,
+    config = _config(n, length, bits, value_bits=v, min_clients=2,
                      session_id=seed.to_bytes(4, "big") * 4)
     gen = np.random.default_rng(seed)
-    senders = data.draw(st.sets(st.sampled_from(config.client_ids), min_size=1))
+    senders = data.draw(st.sets(st.sampled_from(config.client_ids), min_size=2))
     vectors = {c: _values(gen, v, length) for c in senders}
     res = aggregate_paillier(vectors, config, keypair=_keypair(bits), rng=_rng(b"%d" % seed))
     expected = np.sum(np.stack(list(vectors.values())), axis=0, dtype=np.int64)
@@ -174,7 +174,8 @@ def test_values_outside_the_layout_are_refused_and_client_stays_usable() -> None
 
 def test_bad_config_fields() -> None:
     for kw in ({"client_ids": ()}, {"client_ids": (1, 1)}, {"client_ids": (0,)},
-               {"vector_length": 0}, {"session_id": b"short"}, {"min_clients": 5}):
+               {"vector_length": 0}, {"session_id": b"short"}, {"min_clients": 5},
+               {"min_clients": 1}, {"client_ids": (1,)}):
         base = {"client_ids": (1, 2, 3, 4), "vector_length": 3} | kw
         with pytest.raises(ValueError):
             PaillierConfig(**base)
@@ -333,3 +334,13 @@ def test_production_keys_come_from_openssl_and_decrypt() -> None:
     assert public.n.bit_length() == 2048 and private.p * private.q == public.n
     assert private.p != private.q
     assert private.raw_decrypt(public.raw_encrypt(12345)) == 12345
+
+
+def test_a_lone_input_is_never_decrypted() -> None:
+    """Break 13 of the review: a one-client config defaulted min_clients to 1, and the key holder
+    decrypted that client's vector alone. One client, or min_clients = 1, is now refused."""
+    with pytest.raises(ValueError, match="at least 2 clients"):
+        PaillierConfig(client_ids=(7,), vector_length=3)
+    with pytest.raises(ValueError, match="min_clients"):
+        PaillierConfig(client_ids=(1, 2, 3), vector_length=3, min_clients=1)
+    assert PaillierConfig(client_ids=(1, 2), vector_length=3).min_clients == 2

@@ -11,8 +11,11 @@ import math
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import hypergeom
 
+from protocols.config import SecAggConfig
 from protocols.params import find_parameters
 
 SEC, CORR = 40, 20
@@ -71,7 +74,7 @@ def test_choice_is_minimal(n: int, dropout: float, corrupt: float) -> None:
 
 
 def test_degree_grows_with_n_dropout_and_corruption() -> None:
-    ks = [find_parameters(n).degree for n in (50, 100, 200, 500, 1000, 2000, 5000)]
+    ks = [find_parameters(n).degree for n in (100, 200, 500, 1000, 2000, 5000)]
     assert ks == sorted(ks) and ks[-1] <= 40  # O(log n), not O(n)
     by_drop = [find_parameters(1000, dropout=d).degree for d in (0.0, 0.05, 0.1, 0.2, 0.3)]
     assert by_drop == sorted(by_drop) and by_drop[0] < by_drop[-1]
@@ -84,8 +87,58 @@ def test_malicious_threshold_beats_half_the_neighbourhood_plus_corrupt(n: int) -
     p = find_parameters(n, malicious=True)
     k, t = p.degree, p.threshold
     a = next(x for x in range(k + 1) if n * hypergeom(n, _bad(0.05, n), k).sf(x) <= 2.0**-41)
-    assert 2 * t > k + a and 2 * t > k + 1
+    assert 2 * t > k + 1 + a  # |N[u]| = k + 1 members, a of them corrupt
+    assert p.corrupt_neighbors == a
     assert n * hypergeom(n, n - _bad(0.05, n), k).cdf(t - 1) <= 2.0**-CORR
+
+
+RATES = [0.0, 0.01, 0.05, 0.1, 0.2]
+
+
+@given(n=st.integers(5, 100_000), dropout=st.sampled_from(RATES),
+       corrupt=st.sampled_from(RATES), malicious=st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_every_choice_keeps_the_promises_the_docs_make(n, dropout, corrupt, malicious):
+    """For any n and rates on the grid: the budgets are ⌈rate·n⌉ (or, on the complete graph,
+    all that t tolerates, which is at least that), malicious mode has 2t > |N[u]| + a, and the
+    config built from the answer validates (so server and clients enforce the same budgets).
+    Rates no threshold can carry (only at small n) are refused by name."""
+    try:
+        p = find_parameters(n, dropout=dropout, corrupt=corrupt, malicious=malicious)
+    except ValueError as exc:
+        assert n < 100 and "lower the rates" in str(exc)
+        return
+    k, t, a = p.degree, p.threshold, p.corrupt_neighbors
+    assert p.max_dropouts >= _bad(dropout, n) and p.max_corrupt >= _bad(corrupt, n)
+    if malicious:
+        assert 2 * t > k + 1 + a
+    if p.complete:
+        assert t == n - p.max_dropouts and t >= p.max_corrupt + 1 and k == n - 1
+        assert n < 100 or not _any_sparse(n, dropout, corrupt, malicious)
+    else:
+        assert (p.max_dropouts, p.max_corrupt) == (_bad(dropout, n), _bad(corrupt, n))
+        assert a < t <= k and n >= 100
+    cfg = SecAggConfig.for_secagg_plus(range(1, n + 1), 1, dropout=dropout, corrupt=corrupt,
+                                       malicious=malicious)
+    assert (cfg.degree, cfg.t, cfg.max_dropouts, cfg.max_corrupt) == (
+        k, t, p.max_dropouts, p.max_corrupt)
+
+
+def _any_sparse(n: int, dropout: float, corrupt: float, malicious: bool) -> bool:
+    try:
+        return not find_parameters(n, dropout=dropout, corrupt=corrupt,
+                                   malicious=malicious).complete
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("n", [10, 50, 100, 300, 500, 2000, 5000])
+def test_the_review_boundaries_are_gone(n: int) -> None:
+    """Break 1: at these n the old finder returned 2t = k + 1 + a exactly (or 2t <= n + C on the
+    complete graph), which a split view with one corrupt client defeats."""
+    p = find_parameters(n, malicious=True)
+    members = p.degree + 1
+    assert 2 * p.threshold > members + p.corrupt_neighbors
 
 
 def test_small_population_falls_back_to_the_complete_graph() -> None:

@@ -46,7 +46,7 @@ def test_masked_zero_inputs_are_uniform() -> None:
 
 
 def test_sparse_graph_masks_are_uniform_too() -> None:
-    vectors = _masked_vectors(10, 20_000, neighbors=3, threshold=3)
+    vectors = _masked_vectors(10, 20_000, neighbors=3, threshold=2)
     assert _p_uniform(np.concatenate(list(vectors.values()))) > ALPHA
 
 
