@@ -3,6 +3,13 @@
 Exact integer samplers on a CSPRNG (discrete Laplace, discrete Gaussian, Poisson, Skellam),
 grid-snapped continuous noise with analytic Gaussian calibration, clipping, randomized response,
 local DP, the distributed-DP planner for secure aggregation, and privacy accounting.
+
+One neighbouring relation holds throughout (:mod:`dp.neighbours`): replace one participant's
+contribution by any other, with the same participants taking part. A contribution bounded by B
+has sensitivity 2B, and every sensitivity here comes from that module. Amplification by
+subsampling (``sampling_probability`` < 1, :func:`subsampled_rdp`) is Poisson sampling's
+add/remove-one theorem: it is not derived from this relation, holds only against a party that
+never learns who was sampled, and neither the distributed-DP planner nor the FL layer uses it.
 """
 
 from .accounting import (
@@ -40,6 +47,7 @@ from .distributed import (
 )
 from .errors import DPError, InsecureNoiseWarning
 from .local import local_sigma, privatize_update
+from .neighbours import RELATION, integer_l1_sensitivity, l2_sensitivity
 from .randomized_response import (
     estimate_frequencies,
     estimate_mean_binary,
@@ -54,6 +62,7 @@ from .samplers import discrete_gaussian, discrete_laplace, poisson, skellam
 
 __all__ = [
     "DEFAULT_ORDERS",
+    "RELATION",
     "AesCtrSource",
     "DPError",
     "DistributedDiscreteGaussianEvent",
@@ -82,7 +91,9 @@ __all__ = [
     "gaussian_epsilon",
     "gaussian_rdp",
     "inflated_l2_bound",
+    "integer_l1_sensitivity",
     "keep_probability",
+    "l2_sensitivity",
     "laplace_epsilon",
     "local_sigma",
     "noise_parameter",

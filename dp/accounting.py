@@ -2,6 +2,10 @@
 distributed discrete Gaussian (Kairouz, Liu, Steinke 2021) and Skellam (Agarwal, Kairouz, Liu
 2021), and a :class:`PrivacyLedger` that the FL layer feeds once per round.
 
+Sensitivities and noise multipliers are those of the replace-one relation (:mod:`dp.neighbours`).
+``sampling_probability`` < 1 is the exception: Poisson amplification is an add/remove-one
+theorem that holds only against a party that never learns who was sampled.
+
 ``dp-accounting`` is imported lazily (extra ``secagg[dp]``): our own RDP formulas, the RDP to
 (epsilon, delta) conversion and the ledger for distributed events work without it.
 """
@@ -223,7 +227,9 @@ def gaussian_epsilon(
     steps: int = 1,
     method: str = "rdp",
 ) -> float:
-    """epsilon of ``steps`` Poisson-subsampled Gaussian mechanisms (dp-accounting, RDP or PLD)."""
+    """epsilon of ``steps`` Gaussian mechanisms, noise_multiplier = sigma / replace-one sensitivity
+    (dp-accounting, RDP or PLD); ``sampling_probability`` < 1 is Poisson amplification, an
+    add/remove-one bound."""
     _check_positive(noise_multiplier=noise_multiplier)
     event = _sampled(_dpa().GaussianDpEvent(noise_multiplier), sampling_probability, steps)
     return _epsilon(event, delta, method)
@@ -232,7 +238,8 @@ def gaussian_epsilon(
 def laplace_epsilon(
     noise_multiplier: float, delta: float, *, steps: int = 1, method: str = "pld"
 ) -> float:
-    """epsilon of ``steps`` Laplace mechanisms with scale = noise_multiplier * L1 sensitivity."""
+    """epsilon of ``steps`` Laplace mechanisms, scale = noise_multiplier * (replace-one) L1
+    sensitivity."""
     _check_positive(noise_multiplier=noise_multiplier)
     event = _sampled(_dpa().LaplaceDpEvent(noise_multiplier), 1.0, steps)
     return _epsilon(event, delta, method)
@@ -255,7 +262,8 @@ def randomized_response_epsilon(
 
 @dataclass(frozen=True, kw_only=True)
 class GaussianEvent:
-    """Gaussian mechanism, noise multiplier sigma / L2 sensitivity, optional Poisson sampling."""
+    """Gaussian mechanism, noise multiplier sigma / replace-one L2 sensitivity (2 clip); optional
+    Poisson amplification (``sampling_probability`` < 1: add/remove-one, see the module doc)."""
 
     noise_multiplier: float
     sampling_probability: float = 1.0
@@ -291,7 +299,12 @@ class LaplaceEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class DistributedDiscreteGaussianEvent:
-    """Sum over >= num_clients clients of N_Z(0, sigma^2) per coordinate, integer units."""
+    """Noise of ``num_clients`` shares N_Z(0, sigma^2) per coordinate unknown to the adversary
+    (the honest shares), integer units; ``l2_sensitivity`` is replace-one (:mod:`dp.neighbours`).
+
+    ``sampling_probability`` < 1 is not covered by that relation (see the module doc): the
+    distributed planner never sets it.
+    """
 
     l2_sensitivity: float
     sigma: float
@@ -312,7 +325,10 @@ class DistributedDiscreteGaussianEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class SkellamEvent:
-    """Aggregate Skellam noise Poisson(mu) - Poisson(mu) per coordinate (mu summed over clients)."""
+    """Skellam noise Poisson(mu) - Poisson(mu) per coordinate, mu summed over the honest shares
+    only; replace-one sensitivities (:mod:`dp.neighbours`); ``sampling_probability`` as for the
+    distributed discrete Gaussian event.
+    """
 
     l2_sensitivity: float
     mu: float
@@ -350,7 +366,8 @@ class PrivacyLedger:
     """Running RDP total over the rounds; ``epsilon(delta)`` converts it (RDP composition).
 
     The FL layer calls ``record(event)`` once per round (or with ``steps``) and reports
-    ``spent(delta)``. Add/remove-one neighbouring relation throughout.
+    ``spent(delta)``. The result holds for the relation of the recorded events: replace-one
+    (:mod:`dp.neighbours`) unless one of them was Poisson-subsampled.
     """
 
     orders: tuple[float, ...] = DEFAULT_ORDERS

@@ -3,17 +3,23 @@
 Each of n clients clips its update to L2 norm c, optionally rotates it (randomized Hadamard,
 shared per-round seed), scales by gamma, rounds to integers with conditional randomized rounding
 (KLS 2021, Sec. 4: redraw until the L2 norm is <= the inflated bound), then adds discrete
-Gaussian (KLS 2021) or Skellam (AKL 2021) noise whose sum over any n_min survivors has standard
-deviation ``noise_multiplier * c`` in the original units. The int64 vector goes to secure
+Gaussian (KLS 2021) or Skellam (AKL 2021) noise whose sum over any n_min *honest* shares alone has
+standard deviation ``noise_multiplier * c`` in the original units. The int64 vector goes to secure
 aggregation, which embeds it in Z_{2^b} as two's complement (``secagg.encoding.embed_signed``);
 the server's sum mod 2^b is decoded here with the same convention (values >= 2^(b-1) are
 negative), divided by gamma and un-rotated.
 
-Neighbouring relation of the guarantee (as in both papers): two federations differ in one
-client's *update* ("replace one"), while at least n_min noise shares are in the sum. Removing a
-client removes its noise share too; the accounting here does not cover that "add/remove one"
-relation, and the survivors' noise must be at least n_min shares (secure aggregation's
-threshold enforces that, since fewer survivors abort the round).
+Neighbouring relation: replace one client's update (:mod:`dp.neighbours`), the participants
+fixed. A rounded vector has L2 norm <= l2_bound, so the sensitivity is 2 l2_bound (L2) and
+min((2 l2_bound)^2, sqrt(d) 2 l2_bound) (L1, integer vectors). Who takes part is not hidden:
+the server chooses and sees it, so no amplification by subsampling is claimed.
+
+Honest shares: the server may collude with clients, who know and subtract their own noise
+shares. ``n_min`` is therefore the number of *honest* noise shares the secure aggregation
+guarantees in every sum it releases (its minimum number of survivors minus its bound on
+colluding clients), and the noise is calibrated so that those shares alone reach the target.
+The ε of :meth:`DistributedPlan.event` holds against the server and its colluders as long as
+that guarantee does; a round with fewer honest shares must abort, not release.
 
 The rotation seed must be fresh for each round and independent of the data (the FL layer
 derives it from the round's session); the wrap-around bound below holds over its randomness.
@@ -35,6 +41,7 @@ from . import rotation, samplers
 from .accounting import DistributedDiscreteGaussianEvent, SkellamEvent
 from .clipping import clip_l2
 from .errors import DPError
+from .neighbours import integer_l1_sensitivity, l2_sensitivity
 from .rng import RandomSource, resolve, uniform01
 
 MECHANISMS = ("gaussian", "skellam")
@@ -45,9 +52,10 @@ _MAX_ROUNDING_TRIES = 1000
 class DistributedPlan:
     """Everything clients and server agree on for one distributed-DP aggregation.
 
-    ``scale`` is gamma (integer units per original unit); ``l2_bound`` the inflated L2 norm bound of
-    a rounded client vector (integer units); ``client_variance`` each client's noise variance per
-    coordinate (integer units); ``bits`` the modulus exponent of the secure aggregation.
+    ``n_min`` is the number of honest noise shares every released sum holds; ``scale`` is gamma
+    (integer units per original unit); ``l2_bound`` the inflated L2 norm bound of a rounded client
+    vector (integer units); ``client_variance`` each client's noise variance per coordinate
+    (integer units); ``bits`` the modulus exponent of the secure aggregation.
     """
 
     mechanism: str
@@ -75,16 +83,16 @@ class DistributedPlan:
         """Length of the integer vectors exchanged (padded when rotating)."""
         return self.padded_dimension if self.rotate else self.dimension
 
-    def event(self, sampling_probability: float = 1.0):
-        """The accounting event for one round, conservatively with only n_min noise shares."""
+    def event(self) -> DistributedDiscreteGaussianEvent | SkellamEvent:
+        """One round's accounting event: replace-one sensitivity, only the n_min honest noise
+        shares counted as hidden, no subsampling amplification (the server knows who took part)."""
+        l2 = l2_sensitivity(self.l2_bound)
         if self.mechanism == "gaussian":
             return DistributedDiscreteGaussianEvent(
-                l2_sensitivity=self.l2_bound, sigma=self.client_sigma, num_clients=self.n_min,
-                dimension=self.length, sampling_probability=sampling_probability)
-        return SkellamEvent(
-            l2_sensitivity=self.l2_bound, mu=self.n_min * self.client_variance / 2,
-            l1_sensitivity=min(self.l2_bound**2, math.sqrt(self.length) * self.l2_bound),
-            sampling_probability=sampling_probability)
+                l2_sensitivity=l2, sigma=self.client_sigma, num_clients=self.n_min,
+                dimension=self.length)
+        return SkellamEvent(l2_sensitivity=l2, mu=self.n_min * self.client_variance / 2,
+                            l1_sensitivity=integer_l1_sensitivity(self.l2_bound, self.length))
 
 
 def inflated_l2_bound(clip_scaled: float, dimension: int, beta: float) -> float:
@@ -158,8 +166,8 @@ def _check_plan_args(mechanism, dimension, l2_clip, noise_multiplier, n_clients,
         if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
             raise DPError(f"{name} must be a positive finite number, got {v!r}")
     if not (isinstance(n_min, int) and isinstance(n_clients, int) and 1 <= n_min <= n_clients):
-        raise DPError(f"need integers 1 <= n_min <= n_clients, got n_min={n_min!r}, "
-                      f"n_clients={n_clients!r}")
+        raise DPError(f"need integers 1 <= n_min (honest noise shares) <= n_clients, got "
+                      f"n_min={n_min!r}, n_clients={n_clients!r}")
     if not (isinstance(beta, int | float) and 0 <= beta < 1):
         raise DPError(f"beta must be in [0, 1), got {beta!r}")
     if not (isinstance(wrap_probability, int | float) and 0 < wrap_probability < 1):
@@ -173,7 +181,11 @@ def plan_distributed(*, dimension: int, l2_clip: float, noise_multiplier: float,
                      min_bits: int = 8) -> DistributedPlan:
     """Choose scale gamma, inflated norm bound, per-client noise and modulus bits.
 
-    Target: the noise summed over any n_min survivors has std ``noise_multiplier * l2_clip``.
+    ``n_min`` is the number of honest noise shares each released sum is guaranteed to hold (not
+    just survivors: colluding clients' shares do not count). Target: those n_min shares alone have
+    std ``noise_multiplier * l2_clip``; all ``n_clients`` shares together set the modulus. The
+    replace-one sensitivity is 2 l2_clip (more after rounding), so in dp-accounting's terms the
+    noise multiplier is at most ``noise_multiplier / 2``.
     ``scale`` given: use it. ``bits`` given: the largest gamma whose plan fits in ``bits``.
     Neither: the smallest gamma with l2_bound <= (1 + rounding_slack) gamma c (rounding costs at
     most that much extra sensitivity) and per-client sigma >= 1; bits follow, at least

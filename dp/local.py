@@ -9,13 +9,15 @@ import numpy as np
 from .clipping import clip_l2
 from .continuous import add_gaussian_noise, calibrate_analytic_gaussian, gaussian_grid
 from .errors import DPError
+from .neighbours import l2_sensitivity
 from .rng import RandomSource
 
 
 def local_sigma(epsilon: float, delta: float, l2_clip: float) -> float:
-    """sigma making one clipped update (epsilon, delta)-LDP: any two inputs differ by <= 2 clip."""
+    """sigma making one clipped update (epsilon, delta)-LDP: replace-one, so two inputs differ by
+    <= 2 clip (:func:`dp.neighbours.l2_sensitivity`)."""
     _check_positive("l2_clip", l2_clip)
-    return calibrate_analytic_gaussian(epsilon, delta, sensitivity=2.0 * l2_clip)
+    return calibrate_analytic_gaussian(epsilon, delta, sensitivity=l2_sensitivity(l2_clip))
 
 
 def privatize_update(update: np.ndarray, *, l2_clip: float, sigma: float,
@@ -46,7 +48,7 @@ def _snap_clip(dimension: int, l2_clip: float, sigma: float) -> float:
 def sensitivity_with_grid(l2_clip: float, sigma: float, dimension: int) -> float:
     """L2 replace-one sensitivity of snapped updates clipped to l2_clip: 2 clip + g sqrt(d)
     (what :func:`privatize_update` avoids by clipping to l2_clip - g sqrt(d)/2)."""
-    return 2.0 * l2_clip + gaussian_grid(sigma) * math.sqrt(dimension)
+    return l2_sensitivity(l2_clip) + gaussian_grid(sigma) * math.sqrt(dimension)
 
 
 def _check_positive(name: str, value: object) -> None:

@@ -97,8 +97,8 @@ class _Run:
         self.clients, self.config, self.aggregator = clients, config, aggregator
         self.evaluate_fn = evaluate_fn
         self.ids = tuple(range(1, len(clients) + 1))
+        # ε against the server, which picks and sees the sample: no subsampling amplification
         self.privacy = PrivacyTracker(config.dp) if config.dp is not None else None
-        self.q = min(1.0, config.simulation.clients_per_round / len(clients))
 
     def round(self, r: int, flat: np.ndarray, spec: ParamSpec) -> tuple[np.ndarray, RoundRecord]:
         """One round from global vector ``flat``; returns the new vector and the record."""
@@ -160,11 +160,14 @@ class _Run:
     def _codec_factory(self, dimension: int, made: list[Codec]) -> Callable[[int, int], Codec]:
         cfg = self.config
 
-        def factory(n_clients: int, n_min: int) -> Codec:
+        def factory(n_clients: int, n_min: int, *, colluders: int | None = None) -> Codec:
+            """Under distributed DP ``n_min`` is the honest noise shares the aggregation
+            guarantees in the sum; ``colluders`` its stated bound on colluding clients."""
             from .quantization import WeightedEncoding  # noqa: PLC0415 - secure paths only
 
             if isinstance(cfg.dp, DistributedDP):
-                codec: Codec = cfg.dp.codec(dimension=dimension, n_clients=n_clients, n_min=n_min)
+                codec: Codec = cfg.dp.codec(dimension=dimension, n_clients=n_clients, n_min=n_min,
+                                            colluders=colluders)
             else:
                 max_weight = 1.0 if cfg.dp is not None else cfg.max_weight
                 codec = WeightedEncoding.fit(dimension=dimension, bits=cfg.bits, clip=self._linf,
@@ -175,16 +178,18 @@ class _Run:
         return factory
 
     def _account(self, record: RoundRecord, made: list[Codec]) -> None:
-        """ε after this round: local noise left the clients anyway; distributed counts if released."""
+        """ε against the server after this round (no amplification) and what it assumes: local
+        noise left the clients anyway; distributed noise counts if a sum was released."""
         dp_config, tracker = self.config.dp, self.privacy
         if tracker is None:
             return
         if isinstance(dp_config, LocalDP):
-            record.epsilon = tracker.record(dp_config.event(self.q))
+            tracker.record(dp_config.event())
         elif record.skipped is None and made:
-            record.epsilon = tracker.record(made[-1].plan.event(self.q))  # type: ignore[attr-defined]
-        else:
-            record.epsilon = tracker.epsilon()
+            plan, colluders = made[-1].plan, made[-1].colluders  # type: ignore[attr-defined]
+            tracker.record(plan.event(), honest_shares=plan.n_min, colluders=colluders)
+        record.epsilon, record.delta = tracker.epsilon(), tracker.config.delta
+        record.honest_shares, record.colluders = tracker.honest_shares, tracker.colluders
 
     def _evaluate(self, record: RoundRecord, flat: np.ndarray, spec: ParamSpec,
                   plan: RoundPlan) -> None:

@@ -8,7 +8,13 @@ from typing import Any
 
 @dataclass
 class RoundRecord:
-    """One round. ``skipped`` holds the reason when the round aborted and the model stayed."""
+    """One round. ``skipped`` holds the reason when the round aborted and the model stayed.
+
+    ``epsilon`` is the ε spent so far at ``delta`` against the aggregation server, with no
+    amplification by subsampling. Under distributed DP it assumes every round's sum held at least
+    ``honest_shares`` noise shares unknown to the server and to the ``colluders`` clients it may
+    collude with (None: the aggregation did not state a bound).
+    """
 
     round: int
     sampled: tuple[int, ...]
@@ -22,18 +28,28 @@ class RoundRecord:
     bytes_down: int = 0
     quantization_bound: float = 0.0
     epsilon: float | None = None
+    delta: float | None = None
+    honest_shares: int | None = None
+    colluders: int | None = None
     skipped: str | None = None
     stats: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def line(self) -> str:
         """A one-line summary for logs and the demo's per-round output."""
         acc = "  -   " if self.accuracy is None else f"{self.accuracy:6.2%}"
-        eps = "" if self.epsilon is None else f"  eps={self.epsilon:.2f}"
+        eps = "" if self.epsilon is None else f"  eps={self.epsilon:.2f}{self._assumption()}"
         head = f"round {self.round:3d}  acc {acc}  clients {len(self.survivors):3d}/{len(self.sampled):<3d}"
         if self.skipped:
             return f"{head}  SKIPPED: {self.skipped}"
         return (f"{head}  agg {self.seconds:6.3f}s  {(self.bytes_up + self.bytes_down) / 1e6:7.2f} MB"
                 f"{eps}")
+
+    def _assumption(self) -> str:
+        """What the ε assumes under distributed DP: honest noise shares and stated colluders."""
+        if self.honest_shares is None:
+            return ""
+        colluders = "" if self.colluders is None else f", {self.colluders} colluding"
+        return f" (>= {self.honest_shares} honest noise shares{colluders})"
 
 
 @dataclass

@@ -2,12 +2,18 @@
 
 With DP on, every client's weight is 1 (an unweighted mean of clipped updates, as in DP-FedAvg):
 example counts are per-client data that the noise does not cover.
+
+The ε reported is against the aggregation server, for ``dp``'s replace-one relation, with no
+amplification by subsampling: the server chooses and sees who takes part. Under distributed DP
+it also covers clients colluding with the server, as long as each released sum holds the honest
+noise shares its round was calibrated for; that assumption is recorded next to the ε.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,17 +56,16 @@ class LocalDP:
         noisy, _ = dp.privatize_update(update, l2_clip=self.l2_clip, sigma=self.sigma, rng=rng)
         return noisy
 
-    def event(self, sampling_probability: float) -> dp.GaussianEvent:
-        """One round for one client, with no amplification claimed (a conservative LDP ledger)."""
-        del sampling_probability
-        return dp.GaussianEvent(noise_multiplier=self.sigma / (2.0 * self.l2_clip))
+    def event(self) -> dp.GaussianEvent:
+        """One round for one client: sigma over the replace-one sensitivity, no amplification."""
+        return dp.GaussianEvent(noise_multiplier=self.sigma / dp.l2_sensitivity(self.l2_clip))
 
 
 @dataclass(frozen=True, kw_only=True)
 class DistributedDP:
     """Each client adds a share of discrete noise to its integer-encoded update; only the secure
-    sum of at least ``threshold`` shares is revealed, whose noise has std ``noise_multiplier *
-    l2_clip`` (``dp.plan_distributed``)."""
+    sum is revealed, and the honest shares it is guaranteed to hold have noise of std
+    ``noise_multiplier * l2_clip`` by themselves (``dp.plan_distributed``)."""
 
     noise_multiplier: float = 0.5
     l2_clip: float = 1.0
@@ -75,14 +80,26 @@ class DistributedDP:
         if not (self.noise_multiplier > 0 and self.l2_clip > 0 and 0 < self.delta < 1):
             raise ValueError("need noise_multiplier > 0, l2_clip > 0 and 0 < delta < 1")
 
-    def codec(self, *, dimension: int, n_clients: int, n_min: int) -> DistributedCodec:
-        """This round's plan for ``n_clients`` sampled, of which at least ``n_min`` survive."""
+    def codec(self, *, dimension: int, n_clients: int, n_min: int,
+              colluders: int | None = None) -> DistributedCodec:
+        """This round's plan for ``n_clients`` sampled; ``n_min`` is the number of honest noise
+        shares the aggregation guarantees in the sum (its minimum survivors minus ``colluders``,
+        its bound on clients colluding with the server, recorded when given)."""
         plan = dp.plan_distributed(
             dimension=dimension, l2_clip=self.l2_clip, noise_multiplier=self.noise_multiplier,
             n_clients=n_clients, n_min=n_min, mechanism=self.mechanism, bits=self.bits,
             rotate=self.rotate,
         )
-        return DistributedCodec(plan)
+        _check_colluders(colluders, n_clients - plan.n_min)
+        return DistributedCodec(plan, colluders=colluders)
+
+
+def _check_colluders(colluders: int | None, most: int) -> None:
+    """Honest shares and colluders are disjoint among the sampled clients: colluders <= most."""
+    if colluders is not None and (isinstance(colluders, bool) or not isinstance(colluders, int)
+                                  or not 0 <= colluders <= most):
+        raise ValueError(f"colluders must be None or an int in [0, {most}] (sampled clients "
+                         f"minus honest shares), got {colluders!r}")
 
 
 @dataclass(frozen=True)
@@ -90,10 +107,12 @@ class DistributedCodec:
     """A distributed-DP plan as a ``Codec``: clip, rotate, round, noise -> signed ints mod 2^b.
 
     The rotation seed is public randomness shared by the round (not a secret: it only spreads
-    the signal over coordinates), fresh per round."""
+    the signal over coordinates), fresh per round. ``colluders`` is the aggregation's stated bound
+    on clients colluding with the server (None: not stated); ``plan.n_min`` the honest shares."""
 
     plan: dp.DistributedPlan
     rotation_seed: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
+    colluders: int | None = field(default=None, kw_only=True)
 
     @property
     def bits(self) -> int:
@@ -128,18 +147,27 @@ DPConfig = LocalDP | DistributedDP
 
 @dataclass
 class PrivacyTracker:
-    """The ε spent so far: one ledger entry per round that released something."""
+    """The ε spent so far against the server (no amplification): one ledger entry per round that
+    released something. ``honest_shares`` is the fewest honest noise shares any recorded round
+    was calibrated for, ``colluders`` the most colluding clients any round stated (None: none
+    stated, or local DP); the ε holds while every round kept its honest shares."""
 
     config: DPConfig
     ledger: dp.PrivacyLedger = field(default_factory=dp.PrivacyLedger)
+    honest_shares: int | None = None
+    colluders: int | None = None
     _curves: dict[object, np.ndarray] = field(default_factory=dict, repr=False)
 
-    def record(self, event: object) -> float:
-        """Add one round's event (its RDP curve cached: rounds repeat); return ε at the δ."""
+    def record(self, event: object, *, honest_shares: int | None = None,
+               colluders: int | None = None) -> float:
+        """Add one round's event (its RDP curve cached: rounds repeat) and the round's honest
+        shares and colluders under distributed DP; return ε at the δ."""
         curve = self._curves.get(event)
         if curve is None:
             curve = self._curves[event] = self._curve(event)
         self.ledger.record(_Curve(curve))  # type: ignore[arg-type]
+        self.honest_shares = _fold(min, self.honest_shares, honest_shares)
+        self.colluders = _fold(max, self.colluders, colluders)
         return self.epsilon()
 
     def _curve(self, event: object) -> np.ndarray:
@@ -148,6 +176,13 @@ class PrivacyTracker:
     def epsilon(self) -> float:
         """ε so far (0 before any round)."""
         return self.ledger.epsilon(self.config.delta) if self.ledger.rounds else 0.0
+
+
+def _fold(pick: Callable[[int, int], int], old: int | None, new: int | None) -> int | None:
+    """``pick(old, new)``, or whichever of the two is not None."""
+    if old is None or new is None:
+        return new if old is None else old
+    return pick(old, new)
 
 
 @dataclass(frozen=True)

@@ -114,11 +114,115 @@ def test_two_complement_matches_signed_embedding():
 
 
 def test_plan_event_feeds_the_ledger():
-    plan = D.plan_distributed(dimension=10_000, l2_clip=1.0, noise_multiplier=1.0, n_clients=100,
+    plan = D.plan_distributed(dimension=10_000, l2_clip=1.0, noise_multiplier=10.0, n_clients=100,
                               n_min=80)
     ledger = PrivacyLedger()
-    ledger.record(plan.event(sampling_probability=0.01), steps=100)
+    ledger.record(plan.event(), steps=25)
     assert 0 < ledger.epsilon(1e-5) < 10
+
+
+def _dpa_gaussian_epsilon(noise_multiplier: float, delta: float, steps: int = 1) -> float:
+    """dp-accounting's RDP ε for ``steps`` continuous Gaussians with neighbouring means
+    ``noise_multiplier`` sigmas apart (sigma over the replace-one sensitivity)."""
+    import dp_accounting as dpa
+
+    acc = dpa.rdp.RdpAccountant()
+    acc.compose(dpa.GaussianDpEvent(noise_multiplier), steps)
+    return float(acc.get_epsilon(delta))
+
+
+def _dpa_pld_replace_one(sigma_over_bound: float, delta: float, steps: int = 1) -> float:
+    """dp-accounting's (tight) PLD ε under its REPLACE_ONE, which doubles the shift itself."""
+    import dp_accounting as dpa
+
+    acc = dpa.pld.PLDAccountant(neighboring_relation=dpa.NeighboringRelation.REPLACE_ONE)
+    acc.compose(dpa.GaussianDpEvent(sigma_over_bound), steps)
+    return float(acc.get_epsilon(delta))
+
+
+def _epsilon(event, delta: float = 1e-5, steps: int = 1) -> float:
+    ledger = PrivacyLedger()
+    ledger.record(event, steps=steps)
+    return ledger.epsilon(delta)
+
+
+@pytest.mark.parametrize("mechanism", D.MECHANISMS)
+def test_event_uses_the_replace_one_sensitivities(mechanism):
+    """Review finding 5: the event took one vector's bound as the sensitivity; replace-one needs
+    twice it (L2), and the Skellam L1 bound of the integer difference."""
+    plan = D.plan_distributed(dimension=1000, l2_clip=1.0, noise_multiplier=1.0, n_clients=100,
+                              n_min=100, mechanism=mechanism)
+    event = plan.event()
+    assert event.l2_sensitivity == 2 * plan.l2_bound
+    if mechanism == "skellam":
+        d2 = 2 * plan.l2_bound
+        assert event.l1_sensitivity == min(d2**2, math.sqrt(plan.length) * d2)
+
+
+@pytest.mark.parametrize("mechanism", D.MECHANISMS)
+def test_review_example_one_round_d1000_z1_n100(mechanism):
+    """Review finding 5: d = 1000, z = 1, n = 100, one round, delta = 1e-5 reported 4.78; the
+    replace-one ε is 10.86. Independently: dp-accounting's continuous Gaussian with the same
+    honest noise over the doubled rounded-norm bound gives the same value (Skellam: a hair more)."""
+    plan = D.plan_distributed(dimension=1000, l2_clip=1.0, noise_multiplier=1.0, n_clients=100,
+                              n_min=100, mechanism=mechanism)
+    eps = _epsilon(plan.event())
+    assert eps == pytest.approx(10.86, abs=0.01)
+    honest_sigma = math.sqrt(plan.n_min * plan.client_variance)
+    gauss = _dpa_gaussian_epsilon(honest_sigma / (2 * plan.l2_bound), 1e-5)
+    assert gauss * (1 - 1e-12) <= eps <= gauss * (1 + 1e-4)
+    # dp-accounting's tight PLD under its REPLACE_ONE: about 10.1, never above our RDP bound
+    tight = _dpa_pld_replace_one(honest_sigma / plan.l2_bound, 1e-5)
+    assert 4.78 * 2 < tight <= eps
+
+
+@given(st.floats(0.3, 8.0), st.integers(1, 60), st.integers(1, 5000), st.integers(1, 30),
+       st.sampled_from(D.MECHANISMS))
+@settings(max_examples=40, deadline=None)
+def test_distributed_epsilon_is_close_to_and_never_below_the_continuous_gaussian(
+        z, n_min, d, steps, mechanism):
+    """With the doubled sensitivity, the discrete mechanisms cost at least dp-accounting's
+    continuous Gaussian of the same noise multiplier (z/2 for replace-one), and at most what the
+    rounding slack (l2_bound <= 1.01 gamma c) and the discreteness (tau, Skellam's extra) add."""
+    plan = D.plan_distributed(dimension=d, l2_clip=1.0, noise_multiplier=z, n_clients=n_min + 3,
+                              n_min=n_min, mechanism=mechanism)
+    ours = _epsilon(plan.event(), steps=steps)
+    nominal = _dpa_gaussian_epsilon(z / 2, 1e-5, steps)
+    assert ours >= nominal * (1 - 1e-9)
+    assert ours <= _dpa_gaussian_epsilon(z / 2 / 1.0101, 1e-5, steps) * 1.02 + 1e-3
+
+
+def test_review_collusion_example_n10_t7_z4_20_rounds():
+    """Review finding 11. Survivors t = 7 of n = 10, z = 4, 20 rounds, delta = 1e-5: a plan that
+    counts all 7 survivors' shares reported 5.44 (old sensitivity), but with 6 colluders only one
+    share is hidden: 17.71 at the old sensitivity, 44.98 at the replace-one one. Calibrating for
+    the single honest share gives seven times the per-client variance and ε 12.45, checked here
+    against dp-accounting's continuous Gaussian."""
+    kw = dict(dimension=1000, l2_clip=1.0, noise_multiplier=4.0, n_clients=10)
+    survivors = D.plan_distributed(n_min=7, **kw)
+    honest = D.plan_distributed(n_min=7 - 6, **kw)
+    assert honest.scale == survivors.scale and honest.l2_bound == survivors.l2_bound
+    assert honest.client_variance == pytest.approx(7 * survivors.client_variance)
+    one_share = survivors.client_sigma  # what the server sees after subtracting six shares
+    review = _dpa_gaussian_epsilon(one_share / survivors.l2_bound, 1e-5, 20)
+    assert review == pytest.approx(17.71, abs=0.01)
+    truth = _dpa_gaussian_epsilon(one_share / (2 * survivors.l2_bound), 1e-5, 20)
+    assert truth == pytest.approx(44.98, abs=0.01)
+    assert _dpa_pld_replace_one(one_share / survivors.l2_bound, 1e-5, 20) > 40  # tight: 42.6
+    eps = _epsilon(honest.event(), steps=20)
+    assert eps == pytest.approx(12.45, abs=0.01)
+    assert eps == pytest.approx(_dpa_gaussian_epsilon(honest.client_sigma / (2 * honest.l2_bound),
+                                                      1e-5, 20), rel=1e-5)
+    assert _epsilon(survivors.event(), steps=20) == pytest.approx(eps, rel=1e-6)  # same target
+
+
+def test_event_counts_only_the_honest_shares():
+    plan = D.plan_distributed(dimension=64, l2_clip=1.0, noise_multiplier=2.0, n_clients=10,
+                              n_min=3)
+    assert plan.event().num_clients == 3
+    sk = D.plan_distributed(dimension=64, l2_clip=1.0, noise_multiplier=2.0, n_clients=10,
+                            n_min=3, mechanism="skellam")
+    assert sk.event().mu == pytest.approx(3 * sk.client_variance / 2)
 
 
 @pytest.mark.parametrize(
