@@ -18,14 +18,19 @@ import numpy as np
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
 
-from .simulation import MALICIOUS_STAGES, STAGES, RoundPlan
+from .simulation import MALICIOUS_SPARSE_STAGES, MALICIOUS_STAGES, STAGES, RoundPlan
 
 if TYPE_CHECKING:
     from protocols.config import SecAggConfig
 
     from .quantization import Codec
 
-CodecFactory = Callable[[int, int], "Codec"]  # (clients sampled, min survivors) -> codec
+class CodecFactory(Protocol):
+    """(clients sampled, honest inputs guaranteed in the sum, colluders assumed) -> codec."""
+
+    def __call__(self, n_clients: int, n_min: int, *, colluders: int | None = None) -> Codec: ...
+
+
 AGGREGATORS = ("plain", "secagg", "secagg+", "paillier")
 
 
@@ -90,11 +95,10 @@ class PlainAggregator:
 
 
 def _integer_sum(updates, weights, ctx: RoundContext, ids: list[int], start: float) -> AggregateResult:
+    """Distributed DP without secure aggregation: the server sees every noisy vector, so each
+    must carry the whole noise on its own (one honest share)."""
     n = len(ctx.plan.sampled)
-    n_min = default_threshold(n)
-    if len(ids) < n_min:
-        raise AbortError("masked_input", n_min, len(ids), "too few noise shares for the DP target")
-    codec = ctx.make_codec(n, n_min)
+    codec = ctx.make_codec(n, 1)
     mask = (1 << codec.bits) - 1
     total = 0
     for c in ids:
@@ -113,8 +117,8 @@ class SecAggAggregator:
 
     plus: bool = False
     malicious: bool = False
-    expected_dropout: float = 0.1  # SecAgg+ parameter finder's dropout rate
-    corrupt: float = 0.05  # SecAgg+ parameter finder's corruption rate
+    expected_dropout: float = 0.2  # the dropout budget: a round with more dropouts aborts
+    corrupt: float = 0.05  # the clients that may collude with the server (the privacy budget)
 
     @property
     def name(self) -> str:
@@ -123,20 +127,29 @@ class SecAggAggregator:
 
     @property
     def stages(self) -> tuple[str, ...]:
-        """The protocol stages, with the consistency check in malicious mode."""
-        return MALICIOUS_STAGES if self.malicious else STAGES
+        """The protocol stages: the consistency check in malicious mode, and the graph-seed
+        reveal in malicious SecAgg+ (unused when the finder picks the complete graph)."""
+        if self.malicious:
+            return MALICIOUS_SPARSE_STAGES if self.plus else MALICIOUS_STAGES
+        return STAGES
 
     def config(self, client_ids: tuple[int, ...], length: int, bits: int) -> SecAggConfig:
-        """This round's protocol parameters."""
+        """This round's protocol parameters: budgets of ``expected_dropout`` dropouts and
+        ``corrupt`` colluders (SecAgg: t's full dropout tolerance, at least that many)."""
         from protocols.config import SecAggConfig  # noqa: PLC0415 - loads the crypto on use
+        from protocols.params import complete_parameters, worst_count  # noqa: PLC0415
 
         if self.plus:
             return SecAggConfig.for_secagg_plus(
                 client_ids, length, dropout=self.expected_dropout, corrupt=self.corrupt,
                 modulus_bits=bits, malicious=self.malicious,
             )
+        n = len(client_ids)
+        shape = complete_parameters(n, worst_count(self.expected_dropout, n),
+                                    worst_count(self.corrupt, n), self.malicious)
         return SecAggConfig(client_ids=client_ids, vector_length=length, modulus_bits=bits,
-                            malicious=self.malicious)
+                            malicious=self.malicious, threshold=shape.threshold,
+                            max_corrupt=worst_count(self.corrupt, n))
 
     def aggregate(self, updates: Mapping[int, np.ndarray], weights: Mapping[int, float],
                   ctx: RoundContext) -> AggregateResult:
@@ -147,8 +160,7 @@ class SecAggAggregator:
         if len(ids) < 2:
             raise AbortError("advertise_keys", 2, len(ids), "secure aggregation needs 2 clients")
         probe = self.config(ids, 1, 32)
-        assert probe.threshold is not None
-        codec = ctx.make_codec(len(ids), probe.threshold)
+        codec = ctx.make_codec(len(ids), probe.min_honest_inputs, colluders=probe.max_corrupt)
         # a codec needing fewer than 8 bits still decodes from a sum mod 2^8 (it masks down)
         config = dataclasses.replace(probe, vector_length=codec.length,
                                      modulus_bits=max(8, codec.bits))

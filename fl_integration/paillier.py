@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from protocols.paillier import PaillierConfig, PaillierKeyPair, aggregate_paillier
+from protocols.params import worst_count
 from secagg.encoding import unembed_signed
+from secagg.errors import AbortError
 
 from .aggregators import AggregateResult, RoundContext, default_threshold
 from .simulation import STAGES
@@ -25,6 +27,7 @@ class PaillierAggregator:
     """Packed Paillier aggregation of the codec's integers (``key_bits`` < 2048 only in tests)."""
 
     key_bits: int = 3072
+    corrupt: float = 0.05  # clients that may collude with the key holder (the DP accounting)
     allow_insecure_key_size: bool = False  # tests only: small keys anyone can factor
     name: str = field(default="paillier", init=False)
     stages: tuple[str, ...] = field(default=STAGES, init=False)  # dropouts map as for SecAgg
@@ -34,12 +37,16 @@ class PaillierAggregator:
                   ctx: RoundContext) -> AggregateResult:
         """Clients whose input arrives in time encrypt; the key holder decrypts the sum only."""
         n = len(ctx.plan.sampled)
+        if n < 2:
+            raise AbortError("encrypt", 2, n, "one input is never decrypted alone")
         n_min = default_threshold(n)
-        codec = ctx.make_codec(n, n_min)
+        # the key holder sees only sums of >= n_min inputs, colluders' among them
+        colluders = min(n_min - 2, worst_count(self.corrupt, n))
+        codec = ctx.make_codec(n, n_min - colluders, colluders=colluders)
         config = PaillierConfig(
             client_ids=ctx.plan.sampled, vector_length=codec.length, value_bits=codec.bits,
             key_bits=self.key_bits, allow_insecure_key_size=self.allow_insecure_key_size,
-            min_clients=n_min if ctx.integer_only else min(2, n),
+            min_clients=n_min if ctx.integer_only else 2,
         )
         if self._keypair is None:
             self._keypair = PaillierKeyPair.generate(self.key_bits, ctx.rng)

@@ -1,6 +1,6 @@
 """Drive one SecAgg/SecAgg+ round through the sans-IO parties with simulated stage deadlines.
 
-The federated layer owns the clock (DESIGN §2.3, STYLE: deadlines are the caller's): for every
+The federated layer owns the clock (deadlines are the caller's): for every
 stage each live client whose message the ``RoundPlan`` delivers in time sends it, then the
 server's ``close_stage()`` fires as the deadline would. Dropped, late or locally aborting clients
 simply never send again. Only bytes and timings are recorded here; the crypto is in ``protocols``.
@@ -18,7 +18,7 @@ import numpy as np
 from protocols.client import SecAggClient
 from protocols.config import SecAggConfig
 from protocols.server import SecAggServer
-from protocols.stages import Stage, stages_of
+from protocols.stages import Stage, flow_of, stages_of
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
 from secagg.keys import SigningKeyPair
@@ -63,7 +63,7 @@ def run_secure_round(config: SecAggConfig, inputs: InputFn, plan: RoundPlan,
     meters: dict[str, _StageMeter] = {}
     pending: dict[int, bytes | None] = dict.fromkeys(config.client_ids)
     try:
-        for stage in stages_of(config.malicious):
+        for stage in stages_of(flow_of(config)):
             meter = meters[stage.value] = _StageMeter()
             senders = _collect(stage, clients, server, pending, inputs, plan, meter)
             meter.simulated_s = plan.stage_seconds(stage.value, senders)
@@ -103,6 +103,8 @@ def _step(client: SecAggClient, stage: Stage, msg: bytes | None, vector: np.ndar
     if stage is Stage.ADVERTISE_KEYS:
         return client.advertise_keys()
     assert msg is not None
+    if stage is Stage.REVEAL_SEED:
+        return client.reveal_seed(msg)
     if stage is Stage.SHARE_KEYS:
         return client.share_keys(msg)
     if stage is Stage.MASKED_INPUT:

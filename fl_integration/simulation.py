@@ -17,6 +17,11 @@ STAGES: tuple[str, ...] = ("advertise_keys", "share_keys", "masked_input", "unma
 MALICIOUS_STAGES: tuple[str, ...] = (
     "advertise_keys", "share_keys", "masked_input", "consistency_check", "unmasking",
 )
+#: Malicious SecAgg+ adds the reveal of the graph-seed nonces (a dropout there aborts the round).
+MALICIOUS_SPARSE_STAGES: tuple[str, ...] = (
+    "advertise_keys", "reveal_seed", "share_keys", "masked_input", "consistency_check",
+    "unmasking",
+)
 #: Dropping out before or at these stages keeps a client's input out of the sum.
 INPUT_STAGES = frozenset({"advertise_keys", "share_keys", "masked_input"})
 

@@ -35,7 +35,7 @@ def _plan(n: int, dropouts: dict[str, set[int]], late: dict[str, set[int]] | Non
 
 
 def _ctx(plan: RoundPlan, clip: float = 1.0, max_weight: float = 64.0) -> RoundContext:
-    def codec(n, n_min):
+    def codec(n, n_min, *, colluders=None):
         return WeightedEncoding.fit(dimension=DIM, bits=32, clip=clip, max_summands=n,
                                     max_weight=max_weight)
     return RoundContext(1, plan, codec)
