@@ -17,6 +17,7 @@ COMMANDS = {
     "targets": ("bench.targets", False, "DESIGN §7 protocol targets (--quick for a smoke run)"),
     "flower": ("bench.flower_compare", True, "the same round through Flower's SecAgg+ and ours"),
     "paillier": ("bench.paillier_compare", True, "packed vs unpacked Paillier, beside SecAgg+"),
+    "parameters": ("bench.parameters", True, "the parameter finder's (k, t) and budgets per n"),
 }
 
 

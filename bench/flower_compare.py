@@ -99,14 +99,20 @@ def flower_input(pid: int, m: int) -> np.ndarray:
 
 
 def ours_round(
-    n: int, m: int, neighbors: int | None, threshold: int, dropped: Collection[int]
+    n: int, m: int, neighbors: int | None, threshold: int, dropped: Collection[int],
+    dropout: float = 0.1,
 ) -> dict[str, Any]:
-    """The same round through ``protocols.simulate_round`` (client ids are partition ids + 1)."""
+    """The same round through ``protocols.simulate_round`` (client ids are partition ids + 1),
+    planned for ``dropout`` dropouts and 5% corrupt clients (the budgets our config enforces)."""
     from protocols import SecAggConfig, simulate_round
+    from protocols.params import worst_count
 
     ids = list(range(1, n + 1))
+    budgets = {}
+    if neighbors is not None:
+        budgets = {"max_dropouts": worst_count(dropout, n), "max_corrupt": worst_count(0.05, n)}
     config = SecAggConfig(client_ids=ids, vector_length=m, threshold=threshold,
-                          neighbors=neighbors, modulus_bits=32)
+                          neighbors=neighbors, modulus_bits=32, **budgets)
     inputs = {u: (np.arange(m, dtype=np.uint64) * u % 2**32).astype(np.uint32) for u in ids}
     drops = {"masked_input": [p + 1 for p in dropped]}
     start = time.perf_counter()
@@ -148,7 +154,7 @@ def compare(
     num_shares = n if neighbors is None or neighbors >= n - 1 else neighbors + 1
     dropped = pick_dropouts(n, dropout)
     flower = flower_round(n, m, num_shares, threshold, dropped)
-    ours = ours_round(n, m, None if num_shares == n else neighbors, threshold, dropped)
+    ours = ours_round(n, m, None if num_shares == n else neighbors, threshold, dropped, dropout)
     return {
         "clients": n, "length": m, "neighbors": num_shares - 1, "threshold": threshold,
         "dropped": len(dropped), "flower": flower, "ours": ours,
@@ -158,11 +164,12 @@ def compare(
     }
 
 
-def secagg_plus_parameters(n: int) -> tuple[int, int]:
-    """(k, t) our parameter finder picks for n clients (5% dropout, 5% corrupt)."""
+def secagg_plus_parameters(n: int, dropout: float = 0.1) -> tuple[int, int]:
+    """(k, t) our parameter finder picks for n clients (the compared dropout rate, 5% corrupt;
+    the sparse graph even below the finder's complete-graph cutoff)."""
     from protocols import find_parameters
 
-    p = find_parameters(n, dropout=0.05, corrupt=0.05, malicious=False)
+    p = find_parameters(n, dropout=dropout, corrupt=0.05, malicious=False, min_sparse_clients=0)
     return p.degree, p.threshold
 
 
@@ -195,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         if complete:
             k, t = None, (2 * n) // 3 + 1
         else:
-            k, t = secagg_plus_parameters(n)
+            k, t = secagg_plus_parameters(n, args.dropout)
         print(report(compare(n, args.length, neighbors=k, threshold=t, dropout=args.dropout)),
               flush=True)
         print()

@@ -136,8 +136,8 @@ def grid_for(a, protocol: str) -> list[tuple[int, int, float]]:
 
 def _config(protocol, n, dim, rate):
     ids = list(range(1, n + 1))
-    if protocol == "secagg+":
-        return SecAggConfig.for_secagg_plus(ids, dim, dropout=max(rate, 0.05))
+    if protocol == "secagg+":  # the sparse graph even below the finder's complete-graph cutoff
+        return SecAggConfig.for_secagg_plus(ids, dim, dropout=max(rate, 0.05), min_sparse_clients=0)
     return SecAggConfig(client_ids=ids, threshold=n // 2 + 1, vector_length=dim, modulus_bits=32)
 
 

@@ -14,9 +14,9 @@ def _run(*argv):
 
 def test_usage_lists_every_command():
     text = usage()
-    for name in ("scaling", "targets", "flower", "paillier"):
+    for name in ("scaling", "targets", "flower", "paillier", "parameters"):
         assert f"  {name} " in text
-    assert set(COMMANDS) == {"scaling", "targets", "flower", "paillier"}
+    assert set(COMMANDS) == {"scaling", "targets", "flower", "paillier", "parameters"}
 
 
 @pytest.mark.parametrize("argv", [[], ["nope"], ["--protocol"]])
