@@ -87,7 +87,7 @@ def _collect(stage: Stage, clients: dict[int, SecAggClient], server: SecAggServe
         vector = inputs(cid) if stage is Stage.MASKED_INPUT else None
         start = time.perf_counter()
         try:
-            reply = _step(clients[cid], stage, pending[cid], vector)
+            reply = clients[cid].respond(pending[cid], vector)
         except AbortError:
             continue  # the client saw too few live neighbours and quits, as a real one would
         finally:
@@ -97,21 +97,6 @@ def _collect(stage: Stage, clients: dict[int, SecAggClient], server: SecAggServe
         senders.append(cid)
     meter.sent = len(senders)
     return senders
-
-
-def _step(client: SecAggClient, stage: Stage, msg: bytes | None, vector: np.ndarray | None) -> bytes:
-    if stage is Stage.ADVERTISE_KEYS:
-        return client.advertise_keys()
-    assert msg is not None
-    if stage is Stage.REVEAL_SEED:
-        return client.reveal_seed(msg)
-    if stage is Stage.SHARE_KEYS:
-        return client.share_keys(msg)
-    if stage is Stage.MASKED_INPUT:
-        return client.masked_input(msg, vector)
-    if stage is Stage.CONSISTENCY_CHECK:
-        return client.consistency_check(msg)
-    return client.unmask(msg)
 
 
 def _parties(config: SecAggConfig, rng: RandomSource | None

@@ -21,6 +21,7 @@ from secagg.errors import (
     AbortError,
     EncodingError,
     MalformedMessage,
+    OutOfOrder,
     ProtocolViolation,
 )
 from secagg.masking import accumulate_mask_jobs, default_workers, fixed_job, pairwise_job
@@ -145,6 +146,29 @@ class SecAggClient:
     def stage(self) -> Stage:
         """The stage whose method the client expects next."""
         return self._stage
+
+    @property
+    def wants_input(self) -> bool:
+        """Whether the next :meth:`respond` needs the input vector (the masked-input stage)."""
+        return self._stage is Stage.MASKED_INPUT
+
+    def respond(self, message: bytes | None = None, vector: np.ndarray | None = None) -> bytes:
+        """The reply to the server's next message, whatever the stage: one call for a transport
+        that does not track stages. The first call takes no message; the masked-input stage
+        takes ``vector`` (see :attr:`wants_input`). Same typed errors as the stage methods."""
+        stage = self._stage
+        if stage is Stage.ADVERTISE_KEYS:
+            return self.advertise_keys()
+        if message is None:
+            raise OutOfOrder(f"stage {stage.value!r} needs the server's message")
+        if stage is Stage.MASKED_INPUT:
+            if vector is None:
+                raise OutOfOrder("the masked-input stage needs the input vector")
+            return self.masked_input(message, vector)
+        step = _STEPS.get(stage)
+        if step is None:
+            raise OutOfOrder(f"no reply is due in stage {stage.value!r}")
+        return step(self, message)
 
     def __repr__(self) -> str:
         return f"SecAggClient(id={self.client_id}, stage={self._stage.value})"
@@ -447,3 +471,11 @@ class SecAggClient:
             count += signer in closed
         if count < self.config.t:
             raise self._abort(Stage.CONSISTENCY_CHECK, count, "valid signatures on U3")
+
+
+_STEPS = {
+    Stage.REVEAL_SEED: SecAggClient.reveal_seed,
+    Stage.SHARE_KEYS: SecAggClient.share_keys,
+    Stage.CONSISTENCY_CHECK: SecAggClient.consistency_check,
+    Stage.UNMASKING: SecAggClient.unmask,
+}

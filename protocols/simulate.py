@@ -97,18 +97,7 @@ def _run_client(
     meter.down[name][u] = 0 if msg is None else len(msg)
     start = time.perf_counter()
     try:
-        if stage is Stage.ADVERTISE_KEYS:
-            reply = client.advertise_keys()
-        elif stage is Stage.REVEAL_SEED:
-            reply = client.reveal_seed(msg)  # type: ignore[arg-type]
-        elif stage is Stage.SHARE_KEYS:
-            reply = client.share_keys(msg)  # type: ignore[arg-type]
-        elif stage is Stage.MASKED_INPUT:
-            reply = client.masked_input(msg, x)  # type: ignore[arg-type]
-        elif stage is Stage.CONSISTENCY_CHECK:
-            reply = client.consistency_check(msg)  # type: ignore[arg-type]
-        else:
-            reply = client.unmask(msg)  # type: ignore[arg-type]
+        reply = client.respond(msg, x)
     except AbortError:
         reply = None  # this client gives up: to the server it has dropped out
     meter.client_s[name][u] = time.perf_counter() - start

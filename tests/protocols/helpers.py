@@ -59,17 +59,7 @@ class Round:
         """Run client u's current stage on ``msg`` (default: what the server last sent it)."""
         c = self.clients[u]
         msg = self.to_clients[u] if msg is None else msg
-        if c.stage is Stage.ADVERTISE_KEYS:
-            return c.advertise_keys()
-        if c.stage is Stage.REVEAL_SEED:
-            return c.reveal_seed(msg)  # type: ignore[arg-type]
-        if c.stage is Stage.SHARE_KEYS:
-            return c.share_keys(msg)  # type: ignore[arg-type]
-        if c.stage is Stage.MASKED_INPUT:
-            return c.masked_input(msg, self.inputs[u])  # type: ignore[arg-type]
-        if c.stage is Stage.CONSISTENCY_CHECK:
-            return c.consistency_check(msg)  # type: ignore[arg-type]
-        return c.unmask(msg)  # type: ignore[arg-type]
+        return c.respond(msg, self.inputs[u])
 
     def replies(self, ids: Iterable[int] | None = None) -> dict[int, bytes]:
         """Every listed (default: every addressed) client's message for the current stage."""
