@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from secagg.csprng import RandomSource
-from secagg.errors import AbortError
+from secagg.errors import AbortError, EncodingError
 
 from .aggregators import AggregateResult, Aggregator, RoundContext, make_aggregator
 from .client import Client, Parameters, has_evaluate
@@ -124,19 +124,31 @@ class _Run:
 
     def _train(self, r: int, plan: RoundPlan, flat: np.ndarray, spec: ParamSpec
                ) -> tuple[dict[int, np.ndarray], dict[int, float]]:
-        """Local training of the clients whose input will be sent; clip (and privatize)."""
+        """Local training of the clients whose input will be sent; clip (and privatize). A
+        client whose update or weight is refused (``EncodingError``) drops out of this round at
+        masked_input, as if its upload were lost: logged, left out of the survivors, run goes on."""
         params = unflatten(flat, spec)
         fit_config = {"round": r, **self.config.fit_config}
         updates, weights = {}, {}
         for cid in sorted(plan.input_survivors()):
             new, n_examples, _ = self.clients[cid - 1].fit([p.copy() for p in params], fit_config)
-            new_flat, _ = flatten(new)
-            updates[cid] = self._prepare(new_flat - flat)
-            weights[cid] = self._weight(n_examples)
+            try:
+                updates[cid], weights[cid] = self._prepare(new, flat), self._weight(n_examples)
+            except EncodingError as exc:
+                log.warning("round %d: client %d refused, counted as a dropout: %s", r, cid, exc)
+                lost = plan.dropouts.get("masked_input", frozenset())
+                plan.dropouts["masked_input"] = lost | {cid}  # the secure protocols see it too
         return updates, weights
 
-    def _prepare(self, update: np.ndarray) -> np.ndarray:
-        """Client-side: local DP noise, then the L∞ clip every aggregator sees."""
+    def _prepare(self, new: Parameters, flat: np.ndarray) -> np.ndarray:
+        """Client-side: the update ``new - flat``, refused (``EncodingError``) unless it is finite
+        and real, before a clip could turn inf into the bound or a cast drop an imaginary part;
+        then local DP noise and the L∞ clip every aggregator sees."""
+        if any(np.asarray(p).dtype.kind not in "biuf" for p in new):
+            raise EncodingError("client update must hold real numbers (not complex or objects)")
+        update = flatten(new)[0] - flat
+        if not np.isfinite(update).all():
+            raise EncodingError("client update must be finite (it holds NaN or inf)")
         dp_config = self.config.dp
         if isinstance(dp_config, DistributedDP):
             return update  # the DP codec clips to L2 norm and noises in the integer domain
@@ -150,8 +162,13 @@ class _Run:
         return dp_config.linf_bound if isinstance(dp_config, LocalDP) else self.config.clip
 
     def _weight(self, n_examples: int) -> float:
+        """Client-side: the example count as a weight in [0, max_weight]; ``EncodingError`` for
+        a count that is not a finite real number (it would poison the sum of weights)."""
         if self.config.dp is not None:
             return 1.0  # DP-FedAvg: unweighted mean; counts are not covered by the noise
+        if isinstance(n_examples, bool) or not isinstance(
+                n_examples, int | float | np.integer | np.floating) or not np.isfinite(n_examples):
+            raise EncodingError("client weight (example count) must be a finite real number")
         if n_examples > self.config.max_weight:
             warnings.warn(f"client weight {n_examples} capped at max_weight "
                           f"{self.config.max_weight}", stacklevel=3)

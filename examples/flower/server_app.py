@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from flwr.common import Context, Metrics, ndarrays_to_parameters
 from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
 from flwr.server.strategy import FedAvg
@@ -25,9 +27,12 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     cfg = context.run_config
     n = int(cfg["num-clients"])
+    # A lost node is a dropout the round tolerates; requiring all n would stall the next round.
+    least = n - math.ceil(float(cfg["dropout-rate"]) * n)
     strategy = FedAvg(
-        fraction_fit=1.0, fraction_evaluate=1.0, min_fit_clients=n, min_evaluate_clients=n,
-        min_available_clients=n, evaluate_metrics_aggregation_fn=weighted_accuracy,
+        fraction_fit=1.0, fraction_evaluate=1.0, min_fit_clients=least,
+        min_evaluate_clients=least, min_available_clients=least,
+        evaluate_metrics_aggregation_fn=weighted_accuracy,
         initial_parameters=ndarrays_to_parameters(initial_parameters()),
     )
     legacy = LegacyContext(
@@ -37,6 +42,8 @@ def main(grid: Grid, context: Context) -> None:
     fit_workflow = SecAggPlusWorkflow(
         num_shares=int(cfg["num-shares"]),
         reconstruction_threshold=int(cfg["reconstruction-threshold"]),
+        dropout_rate=float(cfg["dropout-rate"]),
+        corrupt_rate=float(cfg["corrupt-rate"]),
         max_weight=float(cfg["max-weight"]),
         clipping_range=float(cfg["clipping-range"]),
         timeout=float(cfg["stage-timeout"]),

@@ -4,6 +4,10 @@
 ``secaggplus_mod`` and ``SecAggPlusWorkflow`` stand; the aliases of the same names make the
 switch a one-line import change. Needs the ``flower`` extra: ``pip install 'secagg[flower]'``.
 The rest of the library never imports this package, so it works without Flower.
+
+Each node records the stages it has answered in a node-local directory (``StageGuard``, see
+:mod:`.guard` for where it lives: node config ``secagg-state-dir``, ``SECAGG_STATE_DIR``, or
+``~/.local/state/secagg/flower``), so that no stage is answered twice, even concurrently.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "fl_integration.flower needs Flower: pip install 'secagg[flower]'"
     ) from exc
 
+from .guard import StageGuard
 from .mod import secagg_mod
 from .records import RoundSetup
 from .workflow import SecAggWorkflow
@@ -27,6 +32,7 @@ __all__ = [
     "RoundSetup",
     "SecAggPlusWorkflow",
     "SecAggWorkflow",
+    "StageGuard",
     "secagg_mod",
     "secaggplus_mod",
 ]

@@ -7,12 +7,19 @@ is in-process. Messages and each node's Context cross a protobuf round trip, as 
 wire and in SuperNode's per-message subprocesses, so no Python object survives between
 messages. ``silent(partition_id, message)`` picks nodes that never reply (dropouts); an
 exception in the ClientApp becomes an error reply, as in Flower's engines.
+
+``concurrent=True`` delivers the messages of one push at once, in threads, each with its own
+copy of its node's Context as it was when the push began, and stores each copy back when its
+message is done (last writer wins): the way Flower's simulation workers and the deployment
+runtime handle a node that gets several messages together.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
 from flwr.app import Context, Error, Message, RecordDict
@@ -40,7 +47,7 @@ class LocalGrid(Grid):
 
     ``wait_for_silent``: when False, a silent node's missing reply ends the wait at once (as a
     timeout that has just expired), so benchmarks do not sleep. ``client_seconds`` sums the
-    time each node spent in its ClientApp (per node id).
+    time each node spent in its ClientApp (per node id). ``concurrent``: see the module doc.
     """
 
     def __init__(
@@ -51,8 +58,11 @@ class LocalGrid(Grid):
         silent: Silent = _never,
         wait_for_silent: bool = True,
         run_config: dict | None = None,
+        concurrent: bool = False,
     ) -> None:
         self.app, self.silent, self.wait_for_silent = client_app, silent, wait_for_silent
+        self.concurrent = concurrent
+        self._lock = threading.Lock()
         self.pushed = 0
         self.contexts = {
             self._node_id(pid): Context(
@@ -88,30 +98,40 @@ class LocalGrid(Grid):
         return list(self.contexts)
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
-        ids = []
-        for msg in messages:
+        batch = list(messages)
+        for msg in batch:
             msg.metadata.__dict__["_message_id"] = uuid4().hex  # as Flower's InMemoryGrid does
-            ids.append(msg.metadata.message_id)
-            self.pushed += 1
-            self._deliver(msg)
-        return ids
+        self.pushed += len(batch)
+        if self.concurrent and len(batch) > 1:
+            loaded = [(msg, self._load(msg)) for msg in batch]  # all copies before any runs
+            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+                list(pool.map(lambda pair: self._deliver(*pair), loaded))
+        else:
+            for msg in batch:
+                self._deliver(msg, self._load(msg))
+        return [msg.metadata.message_id for msg in batch]
 
-    def _deliver(self, msg: Message) -> None:
-        context = self.contexts[msg.metadata.dst_node_id]
+    def _load(self, msg: Message) -> Context:
+        """The node's Context as a worker picks the message up: a copy off the wire."""
+        return context_from_proto(context_to_proto(self.contexts[msg.metadata.dst_node_id]))
+
+    def _deliver(self, msg: Message, context: Context) -> None:
         if self.silent(int(context.node_config["partition-id"]), msg):
-            self._silenced.add(msg.metadata.message_id)
+            with self._lock:
+                self._silenced.add(msg.metadata.message_id)
             return
         start = time.perf_counter()
         msg = _wire(msg)
-        context = context_from_proto(context_to_proto(context))
         try:
             reply = self.app(msg, context)
         except Exception as exc:  # noqa: BLE001 - Flower's engines turn this into an error reply
             reply = Message(Error(code=0, reason=repr(exc)), reply_to=msg)
         else:
-            self.contexts[context.node_id] = context
-        self.client_seconds[context.node_id] += time.perf_counter() - start
-        self._replies[msg.metadata.message_id] = _wire(reply)
+            with self._lock:
+                self.contexts[context.node_id] = context  # last writer wins, as in Flower
+        with self._lock:
+            self.client_seconds[context.node_id] += time.perf_counter() - start
+            self._replies[msg.metadata.message_id] = _wire(reply)
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return [self._replies.pop(i) for i in list(message_ids) if i in self._replies]

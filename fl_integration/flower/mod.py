@@ -2,18 +2,27 @@
 
 Flower may run each message of a node in a fresh process (SuperNode's subprocess isolation),
 so nothing of the protocol may live in memory between stages. The node keeps in its Context a
-32-byte round seed (drawn from the OS CSPRNG) and the server messages it has seen; each stage
-rebuilds its ``SecAggClient`` from them, drawing all its randomness from AES-CTR keyed by the
-seed, so the rebuilt client is the same client. Flower's own mod keeps its raw private keys in
-the same Context; ours keeps one seed and drops it when the round ends.
+32-byte round seed (drawn from the OS CSPRNG), the round setup and the server messages it has
+seen; each stage rebuilds its ``SecAggClient`` from them, drawing all its randomness from
+AES-CTR keyed by the seed, so the rebuilt client is the same client. Flower's own mod keeps its
+raw private keys in the same Context; ours keeps one seed and drops it when the round ends.
 
 Because a rebuilt client has the same keys, masks and share polynomials, a stage must never be
 answered twice: answering ``masked_input`` twice would hand the server the difference of two
-inputs under the same masks, and a second ``share_keys`` with the server's own keys would hand
-it both kinds of share. The state therefore records the last stage answered, and a message for
-any stage but the next one is refused (``OutOfOrder``) before anything is computed. Only a new
-``advertise_keys`` (a new round: new seed, new keys) starts over. The state is hidden from the
-rest of the ClientApp while it trains, and the reply carries no plaintext weight.
+inputs under the same masks, and ``unmask`` for two survivor sets both kinds of share. The
+Context cannot guard this (Flower delivers a node's messages concurrently, each with its own
+copy of the Context), so every stage first claims (session, stage) in the node-local
+``StageGuard`` (:mod:`.guard`), atomically, before anything is computed; a second claim is
+refused (``OutOfOrder``). The Context still refuses skipped stages. The state is hidden from
+the rest of the ClientApp while it trains, and the reply carries no plaintext weight.
+
+Errors that cross the wire carry no data: Flower sends ``str(exception)`` to the server, so a
+failed stage raises a fresh error with a fixed text. Failures the server's messages caused
+keep their class (``OutOfOrder``, ``MalformedMessage``, ``WrongSession``,
+``AuthenticationError``, ``ProtocolViolation``, ``AbortError`` with the counts the server sent);
+every failure of the node itself (its training, an update refused by ``pack_update``) is one
+``LocalError`` whose text is the same whatever the cause. The cause stays chained on the node,
+where Flower logs it.
 """
 
 from __future__ import annotations
@@ -28,8 +37,18 @@ from flwr.compat.common import recorddict_compat as compat
 
 from protocols import SecAggClient
 from secagg.csprng import AesCtrRandom
-from secagg.errors import MalformedMessage, OutOfOrder, ProtocolViolation
+from secagg.errors import (
+    AbortError,
+    AuthenticationError,
+    LocalError,
+    MalformedMessage,
+    OutOfOrder,
+    ProtocolViolation,
+    SecAggError,
+    WrongSession,
+)
 
+from .guard import StageGuard
 from .records import (
     ADVERTISE_KEYS,
     MASKED_INPUT,
@@ -49,6 +68,13 @@ _SEED = "seed"
 _SETUP = "setup."
 _SEEN = "seen."  # server message that opened each stage, replayed to rebuild the client
 _DONE = "done"  # index in STAGES of the last stage this node answered
+_SERVER_FAULTS: dict[type[SecAggError], str] = {  # checked in order: subclasses first
+    OutOfOrder: "already answered, or not reached yet",
+    MalformedMessage: "the server's message does not decode or its setup is unsafe",
+    WrongSession: "the message belongs to another session",
+    AuthenticationError: "a ciphertext or signature did not verify",
+    ProtocolViolation: "the server's message contradicts the protocol",
+}
 
 
 def secagg_mod(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
@@ -63,30 +89,39 @@ def secagg_mod(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
         )
     stage = record.get(STAGE)
     if stage not in _HANDLERS:
-        raise MalformedMessage(f"unknown secure-aggregation stage {stage!r}")
-    if stage != ADVERTISE_KEYS:
-        _expect(_state(ctxt), stage)
-    content, payload = _HANDLERS[stage](msg, ctxt, call_next, record)
+        raise MalformedMessage("unknown secure-aggregation stage")
+    try:
+        content, payload = _HANDLERS[stage](msg, ctxt, call_next, record)
+    except Exception as exc:  # noqa: BLE001 - every failure leaves as a data-free error
+        raise _wire_error(stage, exc) from exc
     content.config_records[RECORD_KEY] = ConfigRecord({STAGE: stage, PAYLOAD: payload})
     return Message(content, reply_to=msg)
+
+
+def _wire_error(stage: str, exc: Exception) -> SecAggError:
+    """The error the server may see for a failed ``stage``: a class and a fixed text."""
+    if isinstance(exc, AbortError):
+        return AbortError(exc.stage, exc.needed, exc.received)
+    for cls, why in _SERVER_FAULTS.items():
+        if isinstance(exc, cls):
+            return cls(f"{stage} refused: {why}")
+    return LocalError(f"{stage}: this node could not take part (the reason stays on the node)")
 
 
 def _advertise(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
     """Stage 0: a fresh round — new seed, new setup, nothing kept from earlier rounds."""
     setup = RoundSetup.from_record(record)
+    _guard(ctxt).open_session(setup.config.session_id)
     state = ConfigRecord({_SEED: secrets.token_bytes(32), _DONE: 0})
     for key, value in setup.to_record().items():
         state[_SETUP + key] = value
-    try:
-        out = _rebuild(state, ADVERTISE_KEYS).advertise_keys()
-    except ValueError as exc:  # the config refused the setup: nothing is stored
-        raise MalformedMessage(f"round setup refused: {exc}") from exc
+    out = _rebuild(state, ADVERTISE_KEYS).advertise_keys()
     ctxt.state.config_records[STATE_KEY] = state
     return RecordDict(), out
 
 
 def _share_keys(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
-    state = _state(ctxt)
+    state, _ = _claim(ctxt, SHARE_KEYS)
     payload = _payload(record)
     out = _rebuild(state, SHARE_KEYS).share_keys(payload)
     _answered(state, SHARE_KEYS, payload)
@@ -95,10 +130,9 @@ def _share_keys(msg: Message, ctxt: Context, _next: CallNext, record: ConfigReco
 
 def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: ConfigRecord):
     """Stage 2: train (the rest of the ClientApp), then upload only the masked encoding."""
-    state = _state(ctxt)
+    state, setup = _claim(ctxt, MASKED_INPUT)
     payload = _payload(record)
     client = _rebuild(state, MASKED_INPUT)
-    setup = _setup(state)
     reply = _train_without_state(msg, ctxt, call_next)
     fitres = compat.recorddict_to_fitres(reply.content, keep_input=True)
     vector = pack_update(
@@ -106,10 +140,7 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
         setup.max_weight,
     )
     if vector.size != setup.vector_length:
-        raise ValueError(
-            f"the trained model has {vector.size - 1} values, the round expects "
-            f"{setup.vector_length - 1}"
-        )
+        raise ValueError("the trained model's size differs from the round's")
     out = client.masked_input(payload, setup.encoder().encode(vector))
     _answered(state, MASKED_INPUT, payload)
     # The plaintext update and weight never leave the node: both travel under the mask.
@@ -121,7 +152,7 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
 
 def _unmask(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
     """Last stage: reveal the shares the survivor set calls for, then forget the round."""
-    state = _state(ctxt)
+    state, _ = _claim(ctxt, UNMASK)
     out = _rebuild(state, UNMASK).unmask(_payload(record))
     del ctxt.state.config_records[STATE_KEY]
     return RecordDict(), out
@@ -133,6 +164,20 @@ _HANDLERS = {
     MASKED_INPUT: _masked_input,
     UNMASK: _unmask,
 }
+
+
+def _claim(ctxt: Context, stage: str) -> tuple[ConfigRecord, RoundSetup]:
+    """The round state, after refusing a skipped stage (Context) and claiming ``stage`` of
+    this session in the node-local guard, before anything is computed."""
+    state = _state(ctxt)
+    _expect(state, stage)
+    setup = _setup(state)
+    _guard(ctxt).claim(setup.config.session_id, stage)
+    return state, setup
+
+
+def _guard(ctxt: Context) -> StageGuard:
+    return StageGuard.for_node(ctxt.node_id, ctxt.node_config)
 
 
 def _expect(state: ConfigRecord, stage: str) -> None:
@@ -161,9 +206,7 @@ def _train_without_state(msg: Message, ctxt: Context, call_next: CallNext) -> Me
 def _rebuild(state: ConfigRecord, stage: str) -> SecAggClient:
     """The round's client, brought to just before ``stage`` by replaying what it saw."""
     setup = _setup(state)
-    client = SecAggClient(
-        setup.protocol_config(), setup.client_id, rng=AesCtrRandom(seed=state[_SEED])
-    )
+    client = SecAggClient(setup.config, setup.client_id, rng=AesCtrRandom(seed=state[_SEED]))
     if stage == ADVERTISE_KEYS:
         return client
     client.advertise_keys()

@@ -2,11 +2,24 @@
 
 Every message of ours holds one ``ConfigRecord`` under ``RECORD_KEY`` with the stage name and
 the opaque wire bytes of ``SecAggClient``/``SecAggServer``; the setup message adds the round's
-parameters (``RoundSetup``), from which client and server build the same config and encoder.
+``RoundSetup``: the protocol config in its own versioned encoding (``SecAggConfig.to_bytes``),
+so client and server use the identical config, and the encoding parameters.
+
+A node's weight (its ``num_examples``) above the server's ``max_weight`` is clipped to it on
+the node, as FedAvg's path does, never refused: a refusal would tell the server that the count
+is above the bound it picked, and a server that moves the bound from round to round would learn
+the count. For the same reason the node accepts any finite ``max_weight`` > 0: with clipping its
+observable behaviour no longer depends on its count, and a bound that is too small or too large
+only costs accuracy (uniform weights, or a weight lost in quantization), which the server could
+cause anyway by leaving the node out. What the server learns stays the sum of the included
+nodes' clipped weights, which weighted averaging reveals by design. Non-finite, complex or
+non-numeric parameters, and a weight that is not a finite number >= 0, are refused with
+``EncodingError`` before clipping could hide them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -14,7 +27,7 @@ import numpy as np
 
 from protocols import SecAggConfig
 from secagg.encoding import FixedPointEncoder
-from secagg.errors import MalformedMessage
+from secagg.errors import EncodingError, MalformedMessage, ProtocolViolation
 
 RECORD_KEY = "secagg"  # ConfigRecord in every message, both ways
 STATE_KEY = "secagg_state"  # ConfigRecord in the ClientApp's Context between stages
@@ -31,75 +44,66 @@ STAGES = (ADVERTISE_KEYS, SHARE_KEYS, MASKED_INPUT, UNMASK)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoundSetup:
-    """One round's parameters as the server sends them to one client (ids are 1..n)."""
+    """One round's parameters as the server sends them to one client: its id, the protocol
+    config (on the wire as ``SecAggConfig.to_bytes()``) and the encoding parameters."""
 
     client_id: int
-    client_ids: tuple[int, ...]
-    threshold: int
-    vector_length: int
-    modulus_bits: int
-    neighbors: int  # 0: complete graph (SecAgg)
-    session_id: bytes
+    config: SecAggConfig
     clip: float  # parameters are clipped to [-clip, clip] before weighting
     scale: float  # fixed-point scale of the encoder
-    max_weight: float  # a client's weight (num_examples) is divided by this, so it is <= 1
+    max_weight: float  # a client's weight (num_examples) is clipped to this and divided by it
 
-    def to_record(self) -> dict[str, int | float | bytes | list[int]]:
-        """Flat ConfigRecord values (tuples become lists, as Flower's records require)."""
-        out: dict[str, int | float | bytes | list[int]] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
+    def __post_init__(self) -> None:
+        if self.client_id not in self.config.client_ids:
+            raise ValueError("client_id must be one of config.client_ids")
+        for name in ("clip", "scale", "max_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite float > 0")
+        self.encoder()  # refuses a scale at which the sum could overflow
+
+    @property
+    def vector_length(self) -> int:
+        """Values each client uploads: the parameters and the weight coordinate."""
+        return self.config.vector_length
+
+    def to_record(self) -> dict[str, int | float | bytes]:
+        """Flat ConfigRecord values; the config travels in its own wire encoding."""
+        return {
+            "client_id": self.client_id, "config": self.config.to_bytes(), "clip": self.clip,
+            "scale": self.scale, "max_weight": self.max_weight,
+        }
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> RoundSetup:
-        """Parse and type-check; anything missing or of the wrong type is MalformedMessage."""
+        """Parse and validate; anything missing, mistyped or unsafe is ``MalformedMessage``."""
         values: dict[str, object] = {}
         for f in fields(cls):
             if f.name not in record:
                 raise MalformedMessage(f"round setup lacks {f.name!r}")
-            values[f.name] = _checked(f.name, record[f.name])
-        setup = cls(**values)  # type: ignore[arg-type]
-        if setup.client_id not in setup.client_ids:
-            raise MalformedMessage("round setup names a client id outside the client list")
-        return setup
-
-    def protocol_config(self) -> SecAggConfig:
-        """The sans-IO protocol's config; its own checks refuse unsafe parameters."""
-        return SecAggConfig(
-            client_ids=self.client_ids,
-            threshold=self.threshold,
-            vector_length=self.vector_length,
-            modulus_bits=self.modulus_bits,
-            neighbors=self.neighbors or None,
-            session_id=self.session_id,
-        )
+            value = record[f.name]
+            if type(value) is not _TYPES[f.name]:
+                raise MalformedMessage(f"round setup: {f.name} must be {_TYPES[f.name].__name__}")
+            values[f.name] = value
+        values["config"] = SecAggConfig.from_bytes(values["config"])  # type: ignore[arg-type]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except ValueError as exc:  # EncodingError included
+            raise MalformedMessage(f"round setup refused: {exc}") from None
 
     def encoder(self) -> FixedPointEncoder:
         """The encoder both sides use; it refuses a scale at which the sum could overflow."""
         return FixedPointEncoder(
-            bits=self.modulus_bits,
+            bits=self.config.modulus_bits,
             clip=encoder_clip(self.clip),
             scale=self.scale,
-            max_summands=len(self.client_ids),
+            max_summands=self.config.num_clients,
         )
 
 
 _TYPES: dict[str, type] = {
-    "client_id": int, "threshold": int, "vector_length": int, "modulus_bits": int,
-    "neighbors": int, "session_id": bytes, "clip": float, "scale": float, "max_weight": float,
+    "client_id": int, "config": bytes, "clip": float, "scale": float, "max_weight": float,
 }
-
-
-def _checked(name: str, value: object) -> object:
-    if name == "client_ids":
-        if not isinstance(value, list) or not all(type(v) is int for v in value):
-            raise MalformedMessage("round setup: client_ids must be a list of int")
-        return tuple(value)
-    if type(value) is not _TYPES[name]:
-        raise MalformedMessage(f"round setup: {name} must be {_TYPES[name].__name__}")
-    return value
 
 
 def encoder_clip(clip: float) -> float:
@@ -110,26 +114,49 @@ def encoder_clip(clip: float) -> float:
 def pack_update(
     arrays: Sequence[np.ndarray], weight: float, clip: float, max_weight: float
 ) -> np.ndarray:
-    """[a*x_1, ..., a*x_m, a] with x clipped and a = weight / max_weight: the weight rides
-    under the mask as the last coordinate, so the server learns only sums of both."""
-    if not 0 <= weight <= max_weight:
-        raise ValueError(
-            f"client weight (num_examples) {weight} is outside [0, max_weight={max_weight}]: "
-            "raise max_weight in the workflow"
-        )
-    flat = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in arrays] or [[]])
+    """[a*x_1, ..., a*x_m, a] with x clipped and a = min(weight, max_weight) / max_weight: the
+    weight rides under the mask as the last coordinate, so the server learns only sums of both.
+
+    Raises ``EncodingError`` (naming no value) for parameters that are not finite real numbers
+    and for a weight that is not a finite number >= 0."""
+    flat = _real_vector(arrays)
+    ratio = _weight_ratio(weight, max_weight)
     np.clip(flat, -clip, clip, out=flat)
-    ratio = weight / max_weight
     return np.append(flat * ratio, ratio)
+
+
+def _real_vector(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """The parameters as one float64 vector, refused if any value is not a finite real number."""
+    parts = []
+    for x in arrays:
+        array = np.asarray(x)
+        if array.dtype.kind not in "biuf":
+            raise EncodingError("model parameters must be real numbers (not complex or objects)")
+        parts.append(np.ravel(array).astype(np.float64))
+    flat = np.concatenate(parts) if parts else np.zeros(0)
+    if not np.isfinite(flat).all():
+        raise EncodingError("model parameters must be finite (the update holds NaN or inf)")
+    return flat
+
+
+def _weight_ratio(weight: float, max_weight: float) -> float:
+    """min(weight, max_weight) / max_weight, for a weight that is a finite number >= 0."""
+    if isinstance(weight, bool) or not isinstance(weight, int | float | np.integer | np.floating) \
+            or not math.isfinite(weight) or weight < 0:
+        raise EncodingError("a client's weight (num_examples) must be a finite number >= 0")
+    return min(float(weight), max_weight) / max_weight
 
 
 def unpack_average(
     total: np.ndarray, like: Sequence[np.ndarray]
 ) -> list[np.ndarray]:
-    """Weighted average from the decoded sum, cut back into arrays shaped and typed as ``like``."""
+    """Weighted average from the decoded sum, cut back into arrays shaped and typed as ``like``.
+
+    Honest weights are >= 0, so a weight sum <= 0 means a client sent a bad weight (or every
+    included client had no examples): ``ProtocolViolation``, and no average."""
     weight = float(total[-1])
-    if weight <= 0:
-        raise ValueError("the included clients' weights sum to zero: no average exists")
+    if not weight > 0:
+        raise ProtocolViolation("the included clients' weights sum to <= 0: no average exists")
     flat = np.asarray(total[:-1], dtype=np.float64) / weight
     out, start = [], 0
     for ref in like:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from logging import ERROR, INFO, WARNING
 from typing import cast
 
 import flwr.compat.common.recorddict_compat as compat
+import numpy as np
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
-from flwr.common import FitRes, log, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.common import (
+    FitRes,
+    Parameters,
+    log,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.compat.legacy_context import LegacyContext
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
@@ -24,8 +31,9 @@ from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp.grid import Grid
 
 from protocols import SecAggConfig, SecAggServer
+from protocols.params import worst_count
 from secagg.encoding import FixedPointEncoder
-from secagg.errors import AbortError, MalformedMessage, SecAggError
+from secagg.errors import AbortError, MalformedMessage, ProtocolViolation, SecAggError
 
 from .records import (
     ADVERTISE_KEYS,
@@ -49,7 +57,7 @@ class _Round:
     node_to_id: dict[int, int]  # Flower node id -> our client id (1..n)
     proxies: dict[int, ClientProxy]
     fitins: dict[int, RecordDict]
-    setup: RoundSetup  # with client_id 0; each node gets its own id
+    setup: RoundSetup  # for client 1; each node gets a copy with its own id
     server: SecAggServer
     fitres: dict[int, FitRes] = field(default_factory=dict)
 
@@ -66,11 +74,22 @@ class SecAggWorkflow:
     itself; ``None`` lets ``SecAggConfig.for_secagg_plus`` pick it, >= the number of sampled
     clients or a float of 1.0 gives the complete graph); ``reconstruction_threshold`` is t
     (int, or a fraction of ``num_shares``; ``None``: the protocol's default).
-    ``quantization_range`` (values per ``2 * clipping_range``) fixes the encoder's scale; left
-    ``None``, the largest scale that cannot overflow is chosen. ``modulus_range`` is 2**bits.
-    ``timeout``: seconds each stage waits for replies (``None``: wait for all).
-    ``on_abort``: ``"raise"`` re-raises ``AbortError`` (too few clients left to finish the
-    round); ``"skip"`` logs it and keeps the previous model.
+    ``dropout_rate`` and ``corrupt_rate`` are the budgets the round's guarantee holds for: at
+    most ⌈rate·n⌉ sampled nodes may drop out (a killed SuperNode is a dropout; a round with
+    more aborts) and the privacy holds against up to ⌈corrupt_rate·n⌉ nodes colluding with
+    the server. The defaults, 10 % and 5 %, tolerate losing one node in any federation of 4 or
+    more (the complete graph below 100 nodes tolerates n - t); 3 nodes cannot both tolerate a
+    dropout and a colluder, so there set one rate to 0. With ``num_shares`` or
+    ``reconstruction_threshold`` fixed by hand, the budgets go to the config as
+    ``max_dropouts``/``max_corrupt`` (complete graph: all the dropouts t tolerates, at least
+    the planned ones), and the config refuses a (k, t) that voids the guarantee, saying why.
+    ``max_weight`` bounds a node's weight (``num_examples``); a larger count is clipped to it
+    on the node. ``quantization_range`` (values per ``2 * clipping_range``) fixes the
+    encoder's scale; left ``None``, the largest scale that cannot overflow is chosen.
+    ``modulus_range`` is 2**bits. ``timeout``: seconds each stage waits for replies (``None``:
+    wait for all). ``on_abort``: ``"raise"`` re-raises ``AbortError`` (too few clients left to
+    finish the round) and ``ProtocolViolation`` (the decoded sum has no valid average: a client
+    sent a bad weight); ``"skip"`` logs either and keeps the previous model.
     """
 
     def __init__(
@@ -78,6 +97,8 @@ class SecAggWorkflow:
         num_shares: int | float | None = None,
         reconstruction_threshold: int | float | None = None,
         *,
+        dropout_rate: float = 0.1,
+        corrupt_rate: float = 0.05,
         max_weight: float = 1000.0,
         clipping_range: float = 8.0,
         quantization_range: int | None = None,
@@ -89,10 +110,15 @@ class SecAggWorkflow:
             raise ValueError("modulus_range must be a power of two, 2**8 to 2**64")
         if on_abort not in ("raise", "skip"):
             raise ValueError("on_abort must be 'raise' or 'skip'")
-        if max_weight <= 0 or clipping_range <= 0:
-            raise ValueError("max_weight and clipping_range must be > 0")
+        if not (math.isfinite(max_weight) and math.isfinite(clipping_range)
+                and max_weight > 0 and clipping_range > 0):
+            raise ValueError("max_weight and clipping_range must be finite and > 0")
+        for name, rate in (("dropout_rate", dropout_rate), ("corrupt_rate", corrupt_rate)):
+            if not 0 <= rate < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
         self.num_shares = num_shares
         self.reconstruction_threshold = reconstruction_threshold
+        self.dropout_rate, self.corrupt_rate = float(dropout_rate), float(corrupt_rate)
         self.max_weight = float(max_weight)
         self.clipping_range = float(clipping_range)
         self.quantization_range = quantization_range
@@ -119,21 +145,53 @@ class SecAggWorkflow:
         return config, encoder
 
     def _config(self, ids: list[int], length: int, session: bytes) -> SecAggConfig:
-        n = len(ids)
+        """The finder's config, or the hand-picked graph and threshold with the budgets."""
         common = {"modulus_bits": self.modulus_bits, "session_id": session}
         if self.num_shares is None:
-            auto = SecAggConfig.for_secagg_plus(ids, length, **common)
+            auto = self._finder(ids, length, common)
             if self.reconstruction_threshold is None:
                 return auto
-            neighbors = auto.neighbors
-            shares = (neighbors or n - 1) + 1
+            shares = auto.degree + 1
         else:
-            shares = self._shares(n)
-            neighbors = None if shares >= n else shares - 1
-        return SecAggConfig(
-            client_ids=ids, vector_length=length, threshold=self._threshold(shares),
-            neighbors=neighbors, **common,
-        )
+            shares = self._shares(len(ids))
+        return self._hand_picked(ids, length, shares, common)
+
+    def _hand_picked(self, ids: list[int], length: int, shares: int, common: dict
+                     ) -> SecAggConfig:
+        """The config for ``shares`` and the user's threshold; its refusal names our inputs."""
+        n, t = len(ids), self._threshold(shares)
+        complete = shares >= n
+        if complete and t is None:
+            t = (2 * n) // 3 + 1  # the config's own default, needed for the budget below
+        budgets = self._budgets(n, complete, t)
+        try:
+            return SecAggConfig(client_ids=ids, vector_length=length, threshold=t,
+                                neighbors=None if complete else shares - 1, **budgets, **common)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} (SecAggWorkflow at {n} clients: {shares} shares, threshold {t}, "
+                f"budgets {budgets} from dropout_rate={self.dropout_rate}, "
+                f"corrupt_rate={self.corrupt_rate})"
+            ) from None
+
+    def _finder(self, ids: list[int], length: int, common: dict) -> SecAggConfig:
+        """The parameter finder's config at this workflow's rates; its refusal names them."""
+        try:
+            return SecAggConfig.for_secagg_plus(
+                ids, length, dropout=self.dropout_rate, corrupt=self.corrupt_rate, **common
+            )
+        except ValueError as exc:
+            raise ValueError(f"{exc} (SecAggWorkflow dropout_rate={self.dropout_rate}, "
+                             f"corrupt_rate={self.corrupt_rate})") from None
+
+    def _budgets(self, n: int, complete: bool, t: int | None) -> dict[str, int]:
+        """max_dropouts and max_corrupt for a hand-picked graph: the planned counts. On the
+        complete graph as many dropouts as t tolerates while every sum keeps two honest inputs
+        (n - D - C >= 2), and at least the planned ones (else the config refuses t)."""
+        drops, bad = worst_count(self.dropout_rate, n), worst_count(self.corrupt_rate, n)
+        if complete and t is not None:
+            drops = max(drops, min(n - t, n - bad - 2))
+        return {"max_dropouts": drops, "max_corrupt": bad}
 
     def _shares(self, n: int) -> int:
         value = self.num_shares
@@ -163,13 +221,13 @@ class SecAggWorkflow:
         if rnd is None:
             return
         try:
-            total = self._run_stages(grid, rnd)
-        except AbortError as exc:
+            average = self._average(context, rnd, self._run_stages(grid, rnd))
+        except (AbortError, ProtocolViolation) as exc:
             if self.on_abort == "raise":
                 raise
             log(ERROR, "Secure aggregation aborted, model unchanged: %s", exc)
             return
-        self._finish(context, rnd, total)
+        self._finish(context, rnd, average)
 
     def _start(self, context: LegacyContext) -> _Round | None:
         cfg = context.state.config_records[MAIN_CONFIGS_RECORD]
@@ -184,13 +242,12 @@ class SecAggWorkflow:
         nodes = sorted(proxy.node_id for proxy, _ in sampled)
         length = vector_length(parameters_to_ndarrays(params))
         config, encoder = self.plan(len(nodes), length)  # refuses before any message
-        log(INFO, "secagg: %d clients, %d values, %s, t=%d", len(nodes), length,
-            f"k={config.neighbors}" if config.neighbors else "complete graph", config.threshold)
+        log(INFO, "secagg: %d clients, %d values, %s, t=%d, up to %d dropouts, %d colluders",
+            len(nodes), length, f"k={config.neighbors}" if config.neighbors else "complete graph",
+            config.threshold, config.max_dropouts, config.max_corrupt)
         setup = RoundSetup(
-            client_id=0, client_ids=config.client_ids, threshold=config.threshold,
-            vector_length=length, modulus_bits=config.modulus_bits,
-            neighbors=config.neighbors or 0, session_id=config.session_id,
-            clip=self.clipping_range, scale=float(encoder.scale), max_weight=self.max_weight,
+            client_id=config.client_ids[0], config=config, clip=self.clipping_range,
+            scale=float(encoder.scale), max_weight=self.max_weight,
         )
         return _Round(
             number=number,
@@ -201,7 +258,7 @@ class SecAggWorkflow:
             server=SecAggServer(config),
         )
 
-    def _run_stages(self, grid: Grid, rnd: _Round) -> object:
+    def _run_stages(self, grid: Grid, rnd: _Round) -> np.ndarray:
         outgoing: dict[int, bytes] = dict.fromkeys(rnd.node_to_id.values(), b"")
         for stage in STAGES:
             outgoing = self._exchange(grid, rnd, stage, outgoing)
@@ -216,6 +273,10 @@ class SecAggWorkflow:
         replies = list(grid.send_and_receive(messages, timeout=self.timeout))
         for reply in replies:
             self._receive(rnd, stage, reply)
+        silent = set(outgoing) - {rnd.node_to_id.get(r.metadata.src_node_id) for r in replies}
+        for cid in sorted(silent):
+            log(WARNING, "secagg: client %d (node %d) dropped at %s: no reply in time", cid,
+                to_node[cid], stage)
         log(INFO, "secagg round %d: %s: %d asked, %d replied", rnd.number, stage,
             len(messages), len(replies))
         return rnd.server.close_stage()
@@ -223,8 +284,7 @@ class SecAggWorkflow:
     def _message(self, rnd: _Round, stage: str, node: int, data: bytes) -> Message:
         record = ConfigRecord({STAGE: stage, PAYLOAD: data})
         if stage == ADVERTISE_KEYS:
-            setup = rnd.setup.to_record()
-            setup["client_id"] = rnd.node_to_id[node]
+            setup = replace(rnd.setup, client_id=rnd.node_to_id[node]).to_record()
             record = ConfigRecord({STAGE: stage, PAYLOAD: data, **setup})
         content = rnd.fitins[node] if stage == MASKED_INPUT else RecordDict()
         content.config_records[RECORD_KEY] = record
@@ -233,32 +293,41 @@ class SecAggWorkflow:
 
     def _receive(self, rnd: _Round, stage: str, reply: Message) -> None:
         node = reply.metadata.src_node_id
-        if reply.has_error() or node not in rnd.node_to_id:
-            log(WARNING, "secagg: node %s dropped at %s: %s", node, stage,
-                reply.error.reason if reply.has_error() else "unknown node")
+        cid = rnd.node_to_id.get(node)
+        if cid is None:
+            log(WARNING, "secagg: reply at %s from node %s, which is not in this round", stage,
+                node)
+            return
+        if reply.has_error():
+            log(WARNING, "secagg: client %d (node %d) dropped at %s: %s", cid, node, stage,
+                reply.error.reason)
             return
         try:
             payload, fitres = _parse_reply(reply, stage)
-            rnd.server.receive(rnd.node_to_id[node], payload)
+            rnd.server.receive(cid, payload)
         except SecAggError as exc:  # a bad reply is that client's dropout, not the round's end
-            log(WARNING, "secagg: node %s rejected at %s: %s", node, stage, exc)
+            log(WARNING, "secagg: client %d (node %d) rejected at %s: %s", cid, node, stage, exc)
             return
         if fitres is not None:
             rnd.fitres[node] = fitres
 
-    def _finish(self, context: LegacyContext, rnd: _Round, total: object) -> None:
-        """Decode the sum, hand the average to the strategy as Flower's workflow does."""
-        included = rnd.server.included
+    def _average(self, context: LegacyContext, rnd: _Round, total: np.ndarray) -> Parameters:
+        """Decode the sum into the weighted average; ``ProtocolViolation`` if it has none."""
         encoder = rnd.setup.encoder()
         params_record = context.state.array_records[MAIN_PARAMS_RECORD]
         current = parameters_to_ndarrays(compat.arrayrecord_to_parameters(params_record, True))
-        average = unpack_average(encoder.decode_sum(total, count=len(included)), current)
-        parameters = ndarrays_to_parameters(average)
+        decoded = encoder.decode_sum(total, count=len(rnd.server.included))
+        return ndarrays_to_parameters(unpack_average(decoded, current))
+
+    def _finish(self, context: LegacyContext, rnd: _Round, parameters: Parameters) -> None:
+        """Hand the average to the strategy as Flower's workflow does. Every result carries it
+        with num_examples 1, whatever the node reported, so no reported number can move it."""
+        included = rnd.server.included
         to_node = rnd.id_to_node
         results = []
         for cid in sorted(included):
             fitres = rnd.fitres[to_node[cid]]
-            fitres.parameters = parameters
+            fitres.parameters, fitres.num_examples = parameters, 1
             results.append((rnd.proxies[to_node[cid]], fitres))
         log(INFO, "aggregate_fit: %d clients included, %d dropped",
             len(included), len(rnd.node_to_id) - len(included))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fl_integration import FedAvgConfig, Simulation, flatten, run_fedavg
 
-from .conftest import expected_step, initial, make_shift_clients
+from .conftest import ShiftClient, expected_step, initial, make_shift_clients
 
 
 def test_plain_round_is_the_weighted_mean_of_survivors():
@@ -38,3 +39,29 @@ def test_round_with_no_survivor_is_skipped_and_model_unchanged():
     assert "masked_input" in res.history.records[0].skipped
     np.testing.assert_array_equal(flatten(res.parameters)[0], np.zeros(6))
     assert res.history.final_accuracy == 0.25
+
+
+BAD_UPDATES = {"inf": (np.inf, 20), "nan": (np.nan, 20), "complex": (1j, 20),
+               "nan-count": (0.0, float("nan")), "inf-count": (0.0, float("inf"))}
+
+
+@pytest.mark.parametrize("aggregator", ["plain", "secagg"])
+@pytest.mark.parametrize("kind", list(BAD_UPDATES))
+def test_a_non_finite_or_complex_client_is_that_rounds_dropout(kind, aggregator):
+    """Client 3 returns inf, NaN or complex values, or a count that is no number: refused on
+    its side (clipping used to turn inf into the bound), it drops out of the round, and the
+    others' weighted mean is the step; the run goes on."""
+    clients = make_shift_clients(6, 6, seed=4)
+    bad, count = BAD_UPDATES[kind]
+    shift = clients[2].shift.astype(complex if kind == "complex" else float)
+    shift[1] += bad
+    clients[2] = ShiftClient(shift, count)  # type: ignore[arg-type]
+    sim = Simulation(clients_per_round=6)
+    res = run_fedavg(clients, initial(6), FedAvgConfig(aggregator=aggregator, rounds=2,
+                                                      simulation=sim))
+    others = (1, 2, 4, 5, 6)
+    for rec in res.history:
+        assert rec.skipped is None and rec.survivors == others
+    got, _ = flatten(res.parameters)
+    atol = 1e-12 if aggregator == "plain" else 1e-6
+    np.testing.assert_allclose(got, 2 * expected_step(clients, others), rtol=0, atol=atol)

@@ -116,10 +116,14 @@ def assert_close(got, want, workflow: SecAggWorkflow, n: int, pids: list[int]) -
 
 
 def test_flower_simulation_two_rounds_with_a_dropout():
-    """5 Flower SuperNodes under Ray, 2 rounds; client 2 drops after sharing keys in round 1."""
+    """5 Flower SuperNodes under Ray, 2 rounds; client 2 drops after sharing keys in round 1.
+
+    k = 3, t = 2: the sparse graph at n = 5 that tolerates one dropout and one colluder (the
+    earlier k = 2 cannot: one dropout leaves its neighbours fewer than t surviving neighbours,
+    and the config now refuses it)."""
     from flwr.simulation import run_simulation
 
-    workflow = SecAggWorkflow(num_shares=3, reconstruction_threshold=2, max_weight=100.0)
+    workflow = SecAggWorkflow(num_shares=4, reconstruction_threshold=2, max_weight=100.0)
     strategy = Recording(5)
     errors: list[BaseException] = []
     server_app = ServerApp()
@@ -149,6 +153,12 @@ def test_flower_simulation_two_rounds_with_a_dropout():
 
 
 @pytest.fixture(autouse=True)
+def _state_dir(tmp_path, monkeypatch):
+    """Each test's nodes record their answered stages in a fresh directory of their own."""
+    monkeypatch.setenv("SECAGG_STATE_DIR", str(tmp_path / "secagg-state"))
+
+
+@pytest.fixture(autouse=True)
 def _server_identity():
     """What Flower's own in-process entry point (``start_grid``) sets before a ServerApp runs."""
     TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, SUPERLINK_NODE_ID
@@ -175,8 +185,10 @@ def run_local(workflow, num_nodes, *, drop=frozenset(), silent=None, rounds=1):
 
 @pytest.mark.parametrize("num_shares", [4, 5, 6])
 def test_even_num_shares_and_even_neighbour_counts(num_shares):
-    """Flower's SecAgg+ breaks on an even num_shares (4, 6); ours takes k = 3, 4, 5 alike."""
-    workflow = SecAggWorkflow(num_shares=num_shares, reconstruction_threshold=3, max_weight=100.0)
+    """Flower's SecAgg+ breaks on an even num_shares (4, 6); ours takes k = 3, 4, 5 alike.
+    (No dropouts here, so no dropout budget: k = 3, t = 3 cannot tolerate one at n = 8.)"""
+    workflow = SecAggWorkflow(num_shares=num_shares, reconstruction_threshold=3, max_weight=100.0,
+                              dropout_rate=0.0)
     strategy, _ = run_local(workflow, 8)
     assert_close(strategy.rounds[1], fedavg(list(range(8)), 1), workflow, 8, list(range(8)))
 
@@ -228,10 +240,36 @@ def test_on_abort_skip_keeps_the_model_and_training_goes_on():
 
 
 def test_nodes_forget_the_round_seed_when_the_round_ends():
-    workflow = SecAggWorkflow(num_shares=3, reconstruction_threshold=2)
+    workflow = SecAggWorkflow(num_shares=3, reconstruction_threshold=2, dropout_rate=0.0)
     _, grid = run_local(workflow, 4)
     for context in grid.contexts.values():
         assert STATE_KEY not in context.state.config_records
+
+
+def test_default_budgets_tolerate_losing_a_node():
+    """Node 2 dies after advertising its keys (a killed SuperNode); the defaults plan for it."""
+    workflow = SecAggWorkflow(max_weight=100.0, timeout=0.3)
+    dead = lambda p, m: p == 2 and not at(p, "advertise_keys")(p, m)  # noqa: E731
+    strategy, _ = run_local(workflow, 5, silent=dead)
+    assert_close(strategy.rounds[1], fedavg([0, 1, 3, 4], 1), workflow, 5, [0, 1, 3, 4])
+    for n in (4, 5, 10, 50, 100, 1000):
+        config, _ = SecAggWorkflow().plan(n, 10)
+        assert config.max_dropouts >= max(1, n // 10) and config.max_corrupt >= 1
+
+
+def test_budgets_reach_the_config_and_unsafe_choices_are_refused():
+    config, _ = SecAggWorkflow(dropout_rate=0.2, corrupt_rate=0.1).plan(200, 10)
+    assert (config.max_dropouts, config.max_corrupt) == (40, 20) and config.neighbors
+    config, _ = SecAggWorkflow(num_shares=5, reconstruction_threshold=3).plan(10, 10)
+    assert (config.neighbors, config.t, config.max_dropouts, config.max_corrupt) == (4, 3, 1, 1)
+    with pytest.raises(ValueError, match="fewer than t surviving neighbours.*dropout_rate"):
+        SecAggWorkflow(num_shares=4, reconstruction_threshold=3).plan(8, 10)
+    with pytest.raises(ValueError, match="max_dropouts"):  # t = n tolerates no dropout
+        SecAggWorkflow(num_shares=5, reconstruction_threshold=5).plan(5, 10)
+    with pytest.raises(ValueError, match="lower the rates.*dropout_rate"):
+        SecAggWorkflow().plan(3, 10)
+    config, _ = SecAggWorkflow(corrupt_rate=0.0).plan(3, 10)
+    assert (config.t, config.max_dropouts, config.max_corrupt) == (2, 1, 0)
 
 
 def test_mod_refuses_a_plaintext_training_request():
@@ -270,7 +308,8 @@ class Replaying(SecAggWorkflow):
 
 
 def test_nodes_never_answer_a_stage_twice():
-    workflow = Replaying(num_shares=4, reconstruction_threshold=3, max_weight=100.0)
+    workflow = Replaying(num_shares=4, reconstruction_threshold=3, max_weight=100.0,
+                         dropout_rate=0.0)
     strategy, _ = run_local(workflow, 6)
     assert len(workflow.replayed) == 12
     for reply in workflow.replayed:
@@ -279,7 +318,8 @@ def test_nodes_never_answer_a_stage_twice():
 
 
 def test_masked_reply_carries_no_plaintext_update_or_weight():
-    workflow = Replaying(num_shares=4, reconstruction_threshold=3, max_weight=100.0)
+    workflow = Replaying(num_shares=4, reconstruction_threshold=3, max_weight=100.0,
+                         dropout_rate=0.0)
     run_local(workflow, 5)
     assert len(workflow.masked_replies) == 5
     for reply in workflow.masked_replies:
@@ -304,7 +344,7 @@ def test_a_reply_without_training_result_is_that_nodes_dropout():
         return Trainer(int(context.node_config["partition-id"]), set()).to_client()
 
     app = ClientApp(client_fn=client_fn, mods=[_strip_training_result, secagg_mod])
-    workflow = SecAggWorkflow(num_shares=4, reconstruction_threshold=3, max_weight=100.0)
+    workflow = SecAggWorkflow(num_shares=5, reconstruction_threshold=3, max_weight=100.0)
     strategy = Recording(6)
     grid = LocalGrid(app, 6)
     legacy = LegacyContext(context=Context(run_id=1, node_id=0, node_config={},
@@ -339,23 +379,28 @@ def test_packed_updates_sum_to_the_weighted_average(clients):
         assert np.allclose(got[i], want)
 
 
-def test_weight_above_max_weight_is_refused_by_the_client():
+def test_weight_above_max_weight_is_clipped_by_the_client():
+    """A count above the server's bound is clipped on the node (FedAvg's rule), never refused:
+    a refusal, and its text, told the server the count (break 10)."""
     from fl_integration.flower.records import pack_update
 
-    with pytest.raises(ValueError, match="max_weight"):
-        pack_update([np.zeros(3)], 1001, clip=8.0, max_weight=1000.0)
+    got = pack_update([np.ones(3)], 1001, clip=8.0, max_weight=1000.0)
+    np.testing.assert_array_equal(got, [1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(pack_update([np.ones(2)], 250, clip=8.0, max_weight=1000.0),
+                                  [0.25, 0.25, 0.25])
 
 
 def test_round_setup_rejects_malformed_records():
     from fl_integration.flower.records import RoundSetup
+    from protocols import SecAggConfig
     from secagg.errors import MalformedMessage
 
-    good = RoundSetup(client_id=2, client_ids=(1, 2, 3), threshold=2, vector_length=4,
-                      modulus_bits=32, neighbors=0, session_id=b"s" * 32, clip=8.0, scale=1e3,
-                      max_weight=10.0)
+    config = SecAggConfig(client_ids=(1, 2, 3), vector_length=4)
+    good = RoundSetup(client_id=2, config=config, clip=8.0, scale=1e3, max_weight=10.0)
     assert RoundSetup.from_record(ConfigRecord(good.to_record())) == good
-    for key, bad in (("threshold", "2"), ("client_ids", [1, "2"]), ("session_id", "x"),
-                     ("client_id", 9)):
+    for key, bad in (("config", b"x" * 40), ("config", "x"), ("client_id", 9),
+                     ("client_id", True), ("max_weight", float("nan")), ("max_weight", 0.0),
+                     ("clip", float("inf")), ("scale", -1.0), ("scale", 1e30)):
         with pytest.raises(MalformedMessage):
             RoundSetup.from_record({**good.to_record(), key: bad})
     record = good.to_record()
