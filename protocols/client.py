@@ -19,8 +19,8 @@ from secagg import encryption, keys, labels, shamir
 from secagg.csprng import RandomSource, resolve
 from secagg.errors import (
     AbortError,
+    AuthenticationError,
     EncodingError,
-    MalformedMessage,
     OutOfOrder,
     ProtocolViolation,
 )
@@ -28,7 +28,13 @@ from secagg.masking import accumulate_mask_jobs, default_workers, fixed_job, pai
 from secagg.prg import dtype_for_bits
 
 from . import codec
-from .commitments import seed_commitment, share_commitments
+from .commitments import (
+    KEY_SHARE,
+    MASK_SHARE,
+    seed_commitment,
+    share_commitments,
+    share_matches,
+)
 from .config import SecAggConfig
 from .graph import (
     GRAPH_NONCE_BYTES,
@@ -40,6 +46,7 @@ from .graph import (
     survivor_component,
 )
 from .messages import (
+    SHARE_COMMIT_BYTES,
     AdvertiseKeys,
     Bundles,
     ConsistencySignature,
@@ -140,6 +147,7 @@ class SecAggClient:
         self._secrets: _Secrets | None = None
         self._peers: dict[int, KeyEntry] = {}  # U1 ∩ N(u): advertised keys
         self._shares: dict[int, tuple[bytes, bytes]] = {}  # U2 ∩ N(u): (s_sk share, b share)
+        self._refused: frozenset[int] = frozenset()  # neighbours whose shares were unusable
         self._signed: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     @property
@@ -343,7 +351,7 @@ class SecAggClient:
         require(self._stage, Stage.MASKED_INPUT, "masked_input")
         x = self._check_vector(vector)
         bundles = codec.decode(msg, self.config, Bundles)
-        shares = self._open_bundles(bundles)
+        shares, refused = self._open_bundles(bundles)
         secrets = self._secrets
         assert secrets is not None
         session, u = self.config.session_id, self.client_id
@@ -353,8 +361,9 @@ class SecAggClient:
             for j in range(0, len(peers), PEER_BATCH)
         ]
         y = accumulate_mask_jobs(x, jobs, session, self.config.modulus_bits)
-        out = codec.encode(MaskedInput(u, y), self.config)
+        out = codec.encode(MaskedInput(u, y, tuple(sorted(refused))), self.config)
         self._shares = shares
+        self._refused = frozenset(refused)
         self._advance()
         return out
 
@@ -369,25 +378,46 @@ class SecAggClient:
             raise EncodingError(f"input values must lie in [0, 2^{cfg.modulus_bits})")
         return np.array(arr, dtype=dtype_for_bits(cfg.modulus_bits), order="C", copy=True)
 
-    def _open_bundles(self, bundles: Bundles) -> dict[int, tuple[bytes, bytes]]:
-        secrets = self._secrets
-        assert secrets is not None
+    def _open_bundles(self, bundles: Bundles) -> tuple[dict[int, tuple[bytes, bytes]], set[int]]:
+        """The shares each live neighbour dealt this client, and the neighbours whose bundle
+        does not open, or whose shares are not field elements or not what they committed to
+        (refused: no mask with them, and the server leaves them out of the sum)."""
         if bundles.recipient != self.client_id:
             raise ProtocolViolation("share bundles addressed to another client")
-        size = codec.share_blob_size()
         shares: dict[int, tuple[bytes, bytes]] = {}
-        for v, ct in bundles.bundles:
+        refused: set[int] = set()
+        for v, blob in bundles.bundles:
             if v not in self._peers:
                 raise ProtocolViolation(f"bundle from {v}, who is not a live neighbour")
+            got = self._open_one(v, blob)
+            if got is None:
+                refused.add(v)
+            else:
+                shares[v] = got
+        self._check_enough(Stage.SHARE_KEYS, len(shares), "neighbours who shared keys")
+        return shares, refused
+
+    def _open_one(self, v: int, blob: bytes) -> tuple[bytes, bytes] | None:
+        """(key share, mask share) from dealer v, or None if v dealt something unusable."""
+        secrets = self._secrets
+        assert secrets is not None
+        size = codec.share_blob_size()
+        cut = len(blob) - 2 * SHARE_COMMIT_BYTES
+        try:
             payload = encryption.open_bundle(
                 secrets.box,  # type: ignore[arg-type]
-                self._peers[v].c_pk, v, self.client_id, self.config.session_id, ct,
+                self._peers[v].c_pk, v, self.client_id, self.config.session_id, blob[:cut],
             )
-            if len(payload) != 2 * size:
-                raise MalformedMessage("share bundle has the wrong size")
-            shares[v] = (payload[:size], payload[size:])
-        self._check_enough(Stage.SHARE_KEYS, len(shares), "neighbours who shared keys")
-        return shares
+        except AuthenticationError:
+            return None
+        key, mask = payload[:size], payload[size:]
+        if len(payload) != 2 * size or not (codec.is_share(key) and codec.is_share(mask)):
+            return None
+        holders, commits = (self.client_id,), blob[cut:]
+        if not all(share_matches(self.config, v, holders, commits, self.client_id, kind, share)
+                   for kind, share in ((KEY_SHARE, key), (MASK_SHARE, mask))):
+            return None
+        return key, mask
 
     # --- stage 3 (malicious) --------------------------------------------------------------------
 
@@ -440,12 +470,15 @@ class SecAggClient:
         alive_nbrs = alive_set & self._neighbors
         dead_nbrs = dead_set & self._neighbors
         sharers = set(self._shares)
-        unknown = (alive_nbrs | dead_nbrs) - sharers
+        unknown = (alive_nbrs | dead_nbrs) - sharers - self._refused
         if unknown:
             raise ProtocolViolation(f"neighbours {sorted(unknown)[:3]} never shared keys with us")
+        if alive_nbrs & self._refused:
+            raise ProtocolViolation("a neighbour whose shares this client refused is in U3")
         missing = sharers - alive_nbrs - dead_nbrs
         if missing:
             raise ProtocolViolation(f"neighbours {sorted(missing)[:3]} are neither alive nor dead")
+        dead_nbrs -= self._refused  # no share of theirs to reveal
         self._check_budget(Stage.MASKED_INPUT, len(alive_set))
         self._check_enough(Stage.MASKED_INPUT, len(alive_nbrs), "surviving neighbours")
         part = survivor_component(self.config, tuple(sorted(alive_set)), self.client_id,

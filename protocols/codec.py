@@ -72,6 +72,11 @@ def bundle_size(config: SecAggConfig) -> int:
     return encryption.sealed_size(2 * share_blob_size(), config.session_id)
 
 
+def routed_bundle_size(config: SecAggConfig) -> int:
+    """Bytes per sender in a ``Bundles`` message: the ciphertext and two share commitments."""
+    return bundle_size(config) + 2 * SHARE_COMMIT_BYTES
+
+
 def packed_size(config: SecAggConfig) -> int:
     """Bytes of a masked vector packed at b bits per value."""
     return (config.vector_length * config.modulus_bits + 7) // 8
@@ -207,7 +212,7 @@ def encode_bundles_raw(
     The server routes n² ciphertexts; this writes the same bytes as :func:`encode` without a
     Python object per ciphertext, after the same checks (known ids, strictly increasing, sizes).
     """
-    size = bundle_size(config)
+    size = routed_bundle_size(config)
     ids = np.asarray(senders, dtype=np.int64)
     known = _known_array(config)
     pos = np.searchsorted(known, ids)
@@ -263,7 +268,7 @@ def _enc_share_keys(w: _Writer, m: ShareKeys, config: SecAggConfig) -> None:
 
 def _enc_bundles(w: _Writer, m: Bundles, config: SecAggConfig) -> None:
     w.u32(m.recipient)
-    w.pairs(m.bundles, bundle_size(config))
+    w.pairs(m.bundles, routed_bundle_size(config))
 
 
 def _enc_masked(w: _Writer, m: MaskedInput, config: SecAggConfig) -> None:
@@ -273,6 +278,7 @@ def _enc_masked(w: _Writer, m: MaskedInput, config: SecAggConfig) -> None:
     w.parts.append(bytes((config.modulus_bits,)))
     w.u32(config.vector_length)
     w.blob(bitpack.pack_bits(m.vector, config.modulus_bits))
+    w.ids(m.refused)
 
 
 def _enc_survivors(w: _Writer, m: Survivors, config: SecAggConfig) -> None:
@@ -419,7 +425,7 @@ def _dec_share_keys(r: _Reader) -> ShareKeys:
 
 def _dec_bundles(r: _Reader) -> Bundles:
     recipient = r.cid()
-    return Bundles(recipient, r.pairs(bundle_size(r.config)))
+    return Bundles(recipient, r.pairs(routed_bundle_size(r.config)))
 
 
 def _dec_masked(r: _Reader) -> MaskedInput:
@@ -430,7 +436,7 @@ def _dec_masked(r: _Reader) -> MaskedInput:
         raise MalformedMessage(f"masked vector of {length} x {bits} bits, expected "
                                f"{r.config.vector_length} x {r.config.modulus_bits}")
     packed = r.blob((packed_size(r.config),))
-    return MaskedInput(sender, bitpack.unpack_bits(packed, bits, length))
+    return MaskedInput(sender, bitpack.unpack_bits(packed, bits, length), r.ids())
 
 
 def _dec_survivors(r: _Reader) -> Survivors:
@@ -453,6 +459,13 @@ def _dec_unmask(r: _Reader) -> UnmaskShares:
     mask_shares, key_shares = r.pairs(size), r.pairs(size)
     _check_share_values(mask_shares + key_shares)
     return UnmaskShares(sender, mask_shares, key_shares)
+
+
+def is_share(blob: bytes) -> bool:
+    """Whether ``blob`` is one share of one secret: the right size, every limb below p."""
+    if len(blob) != share_blob_size():
+        return False
+    return bool((np.frombuffer(blob, dtype="<u4") < shamir.PRIME).all())
 
 
 def _check_share_values(pairs: IdBytes) -> None:

@@ -206,10 +206,21 @@ class PackedShareKeys:
         """Everyone holding a share of the sender's secrets, in id order (the sender too)."""
         return tuple(sorted((*self.recipients, self.sender)))
 
+    def routed_rows(self) -> np.ndarray:
+        """One row per recipient: its ciphertext, then the dealer's commitments to its shares
+        (what the server forwards, so each holder can check what it was dealt)."""
+        per = 2 * SHARE_COMMIT_BYTES
+        cts = np.frombuffer(self.ciphertexts, dtype=np.uint8).reshape(-1, self.size)
+        commits = np.frombuffer(self.share_commitments, dtype=np.uint8).reshape(-1, per)
+        rec = np.asarray(self.recipients, dtype=np.int64)
+        at = np.arange(rec.size) + (rec > self.sender)  # recipients' places among the holders
+        return np.concatenate([cts, commits[at]], axis=1)
+
 
 @dataclass(frozen=True, slots=True)
 class Bundles:
-    """Stage 1 → 2, server → client: the bundles addressed to ``recipient`` (sender, ciphertext)."""
+    """Stage 1 → 2, server → client: the bundles addressed to ``recipient``, per sender the
+    ciphertext followed by the sender's commitments to the recipient's two shares."""
 
     recipient: int
     bundles: IdBytes
@@ -221,15 +232,19 @@ class Bundles:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MaskedInput:
-    """Stage 2, client → server: y_u, integers in [0, 2^b)."""
+    """Stage 2, client → server: y_u, integers in [0, 2^b), and the neighbours whose share
+    bundles did not open or did not match their commitments (``refused``: y_u has no pairwise
+    mask with them, and the server leaves them out of the sum)."""
 
     sender: int
     vector: np.ndarray
+    refused: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         check_id(self.sender, "sender")
         if not isinstance(self.vector, np.ndarray) or self.vector.ndim != 1:
             raise MalformedMessage("masked vector must be a 1-D ndarray")
+        check_increasing(self.refused, "refused dealers")
 
 
 @dataclass(frozen=True, slots=True)

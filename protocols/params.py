@@ -137,6 +137,10 @@ def check_sparse(
 
     Raises ``ValueError`` naming the event that fails (see the module doc)."""
     budgets = f"n={n}, k={k}, t={t}, max_dropouts={drops}, max_corrupt={bad}"
+    if k % 2 and n % 2:
+        raise ValueError(f"an odd degree needs an even number of clients: with both odd one "
+                         f"client gets k + 1 neighbours, which the bounds do not cover; choose "
+                         f"an even k ({budgets})")
     if n - drops - bad < 2:
         raise ValueError(f"max_dropouts + max_corrupt must leave two honest inputs in every sum "
                          f"({budgets})")

@@ -81,6 +81,7 @@ class SecAggServer:
         self._alive_set: frozenset[int] = frozenset()
         self._dead_set: frozenset[int] = frozenset()
         self._signatures: dict[int, bytes] = {}  # U4
+        self._refused: dict[int, frozenset[int]] = {}  # reporter -> dealers it refused
         self._sum: np.ndarray | None = None
         self._result: np.ndarray | None = None
         self._bad_holders: frozenset[int] = frozenset()
@@ -97,8 +98,21 @@ class SecAggServer:
 
     @property
     def misbehaving(self) -> frozenset[int]:
-        """Clients that revealed a share not matching its dealer's commitment (routed around)."""
+        """Clients that revealed a share not matching its dealer's commitment (routed around).
+        Holders check what they were dealt against the same commitments before they mask, so
+        a mismatch at unmasking is the holder's doing."""
         return self._bad_holders
+
+    @property
+    def reported(self) -> dict[int, frozenset[int]]:
+        """Dealers left out of U3 because neighbours refused their shares, and who refused
+        them (a report is one client's word: a reporter may lie, which only costs the round
+        the reported client's input)."""
+        out: dict[int, set[int]] = {}
+        for reporter, dealers in self._refused.items():
+            for v in dealers:
+                out.setdefault(v, set()).add(reporter)
+        return {v: frozenset(r) for v, r in sorted(out.items())}
 
     def result(self) -> np.ndarray:
         """Σ_{u ∈ U3} x_u mod 2^b, once unmasking is closed."""
@@ -170,7 +184,10 @@ class SecAggServer:
             raise ProtocolViolation("share bundles must go to exactly the live neighbours")
 
     def _check_masked(self, m: MaskedInput) -> None:
-        pass  # the codec checked length, width and range
+        """The codec checked length, width and range; refused dealers must be live neighbours
+        that dealt to the sender."""
+        if not set(m.refused) <= self._bundles.keys() & self._graph.neighbors(m.sender):
+            raise ProtocolViolation("refused dealers that did not deal to this client")
 
     def _check_consistency(self, m: ConsistencySignature) -> None:
         payload = consistency_payload(self.config, self._alive, self._seed)
@@ -181,9 +198,21 @@ class SecAggServer:
     def _check_unmask(self, m: UnmaskShares) -> None:
         closed = self._graph.closed(m.sender)
         want_mask = closed & self._alive_set
-        want_key = closed & self._dead_set
+        want_key = (closed & self._dead_set) - self._refused.get(m.sender, frozenset())
         if {v for v, _ in m.mask_shares} != want_mask or {v for v, _ in m.key_shares} != want_key:
             raise ProtocolViolation("unmask shares do not match the survivor set")
+
+    def _remove_masked(self, m: MaskedInput) -> None:
+        assert self._sum is not None
+        np.subtract(self._sum, m.vector, out=self._sum)  # wraps like the addition
+        bits = self.config.modulus_bits
+        if bits not in (32, 64):
+            np.bitwise_and(self._sum, self._sum.dtype.type((1 << bits) - 1), out=self._sum)
+
+    def _accepted(self, v: int) -> frozenset[int]:
+        """v's surviving neighbours that took v's shares (and so masked with v)."""
+        return frozenset(u for u in self._graph.neighbors(v) & self._alive_set
+                         if v not in self._refused.get(u, ()))
 
     def _add_masked(self, m: MaskedInput) -> None:
         bits = self.config.modulus_bits
@@ -264,14 +293,14 @@ class SecAggServer:
         }
 
     def _route_dense(self) -> dict[int, tuple[np.ndarray, bytes]]:
-        """Complete graph: a (sender, recipient) grid of ciphertexts, read out by column."""
-        size = codec.bundle_size(self.config)
+        """Complete graph: a (sender, recipient) grid of routed bundles, read out by column."""
+        size = codec.routed_bundle_size(self.config)
         u1 = sorted(self._keys)
         u2 = sorted(self._bundles)
         col = {v: j for j, v in enumerate(u1)}
         grid = np.zeros((len(u2), len(u1), size), dtype=np.uint8)
         for i, u in enumerate(u2):
-            rows = np.frombuffer(self._bundles[u].ciphertexts, dtype=np.uint8).reshape(-1, size)
+            rows = self._bundles[u].routed_rows()
             p = col[u]  # u sends to every other member of U1, in id order
             grid[i, :p] = rows[:p]
             grid[i, p + 1 :] = rows[p:]
@@ -283,15 +312,14 @@ class SecAggServer:
         return out
 
     def _route_sparse(self) -> dict[int, tuple[np.ndarray, bytes]]:
-        """Sparse graph: sort all (recipient, sender) ciphertexts and cut per recipient."""
-        size = codec.bundle_size(self.config)
+        """Sparse graph: sort all (recipient, sender) routed bundles and cut per recipient."""
         senders, recipients, raw = [], [], []
         for u, m in sorted(self._bundles.items()):
             recipients.append(np.array(m.recipients, dtype=np.int64))
             senders.append(np.full(len(m.recipients), u, dtype=np.int64))
-            raw.append(m.ciphertexts)
+            raw.append(m.routed_rows())
         s_ids, r_ids = np.concatenate(senders), np.concatenate(recipients)
-        cts = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(-1, size)
+        cts = np.concatenate(raw)
         u2 = np.array(sorted(self._bundles), dtype=np.int64)
         order = np.lexsort((s_ids, r_ids))
         order = order[np.isin(r_ids[order], u2)]
@@ -303,7 +331,18 @@ class SecAggServer:
         }
 
     def _close_masked(self, inbox: dict[int, MaskedInput]) -> dict[int, bytes]:
-        self._set_survivors(sorted(inbox))
+        """U3: who sent a masked input, less every dealer some neighbour refused (their masks
+        do not match: they count as dropped, their input is taken back out of the sum)."""
+        self._refused = {u: frozenset(m.refused) for u, m in inbox.items() if m.refused}
+        excluded = frozenset().union(*self._refused.values()) & inbox.keys()
+        for v in excluded:
+            self._remove_masked(inbox[v])
+        self._set_survivors(sorted(inbox.keys() - excluded))
+        needed = max(self.config.t, self.config.min_survivors)
+        if len(self._alive) < needed:
+            raise AbortError(Stage.MASKED_INPUT.value, needed, len(self._alive),
+                             f"{len(excluded)} left out for shares their neighbours refused: "
+                             f"{sorted(excluded)[:5]}")
         self._check_survivor_graph()
         msg = codec.encode(Survivors(self._alive, self._dead), self.config)
         return dict.fromkeys(self._alive, msg)
@@ -315,11 +354,19 @@ class SecAggServer:
         self._dead_set = frozenset(self._dead)
 
     def _check_survivor_graph(self) -> None:
-        """SecAgg+: stop here, before any client reveals a share, if a survivor has fewer than
-        t surviving neighbours or U3 is split (its clients would refuse to unmask anyway)."""
+        """Stop here, before any client reveals a share, if some secret could not be rebuilt
+        (a dropped client with fewer than t surviving holders of its key), or (SecAgg+) a
+        survivor has fewer than t surviving neighbours or U3 is split (its clients would
+        refuse to unmask anyway)."""
+        t = self.config.t
+        for v in self._dead:
+            holders = self._accepted(v)
+            if holders and len(holders) < t:
+                refused = sorted(self.reported.get(v, ()))
+                raise AbortError(Stage.MASKED_INPUT.value, t, len(holders),
+                                 f"surviving holders of client {v}'s key; refused by {refused}")
         if self._graph.complete:
             return
-        t = self.config.t
         for u in self._alive:
             live = len(self._graph.neighbors(u) & self._alive_set)
             if live < t:
@@ -360,7 +407,7 @@ class SecAggServer:
         session = self.config.session_id
         for v, key in dead_keys.items():
             # v's own δ_vu = -δ_uv: adding v's side of each pair cancels what u added.
-            peers = [(u, self._keys[u].s_pk) for u in sorted(self._graph.neighbors(v) & self._alive_set)]
+            peers = [(u, self._keys[u].s_pk) for u in sorted(self._accepted(v))]
             jobs.append(pairwise_job(key, v, peers, session))
         return jobs
 
@@ -369,7 +416,7 @@ class SecAggServer:
     ) -> tuple[dict[int, bytes], dict[int, keys.MaskKeyPair]]:
         """Rebuild and verify b_u for u in U3 and s_sk_v for dropped v with surviving
         neighbours (see :mod:`protocols.recovery`)."""
-        needed_dead = [v for v in self._dead if self._graph.neighbors(v) & self._alive_set]
+        needed_dead = [v for v in self._dead if self._accepted(v)]
         pairs: dict[int, keys.MaskKeyPair] = {}
 
         def key_ok(v: int, sk: bytes) -> bool:

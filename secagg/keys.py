@@ -79,14 +79,20 @@ class MaskKeyPair(_Secret):
 
 
 def check_public_point(public: bytes) -> None:
-    """Refuse a 32-byte X25519 public key of small order (ProtocolViolation).
+    """Refuse a 32-byte X25519 public key that is not canonical or has small order
+    (ProtocolViolation).
 
-    X25519 clamps every scalar to a multiple of the cofactor 8, so a product with *any* scalar
-    is the all-zero point exactly when the peer point has small order; libsodium refuses that
-    product. The scalar here is public and fixed: this is a check, not a key agreement.
+    Canonical: the little-endian u-coordinate is below p = 2^255 - 19 (so bit 255 is clear);
+    X25519 would accept other encodings of the same point, and a key that can be written two
+    ways cannot be compared with the one rebuilt from its shares. Small order: X25519 clamps
+    every scalar to a multiple of the cofactor 8, so a product with *any* scalar is the all-zero
+    point exactly when the peer point has small order; libsodium refuses that product. The
+    scalar here is public and fixed: this is a check, not a key agreement.
     """
     if len(public) != KEY_BYTES:
         raise ProtocolViolation(f"X25519 public key must be {KEY_BYTES} bytes")
+    if int.from_bytes(public, "little") >= _FIELD_P:
+        raise ProtocolViolation("X25519 public key is not in canonical form")
     try:
         nacl.bindings.crypto_scalarmult(_CHECK_SCALAR, public)
     except nacl.exceptions.RuntimeError as exc:
@@ -94,6 +100,7 @@ def check_public_point(public: bytes) -> None:
 
 
 _CHECK_SCALAR = bytes([9]) + bytes(31)
+_FIELD_P = 2**255 - 19
 
 
 def pairwise_seed(

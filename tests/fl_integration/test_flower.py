@@ -116,15 +116,15 @@ def assert_close(got, want, workflow: SecAggWorkflow, n: int, pids: list[int]) -
 
 
 def test_flower_simulation_two_rounds_with_a_dropout():
-    """5 Flower SuperNodes under Ray, 2 rounds; client 2 drops after sharing keys in round 1.
+    """6 Flower SuperNodes under Ray, 2 rounds; client 2 drops after sharing keys in round 1.
 
-    k = 3, t = 2: the sparse graph at n = 5 that tolerates one dropout and one colluder (the
-    earlier k = 2 cannot: one dropout leaves its neighbours fewer than t surviving neighbours,
-    and the config now refuses it)."""
+    k = 3, t = 2: a sparse graph that tolerates one dropout and one colluder (k = 2 cannot: one
+    dropout leaves its neighbours fewer than t surviving neighbours; and an odd k needs an even
+    n, or one client gets k + 1 neighbours: the config refuses both)."""
     from flwr.simulation import run_simulation
 
     workflow = SecAggWorkflow(num_shares=4, reconstruction_threshold=2, max_weight=100.0)
-    strategy = Recording(5)
+    strategy = Recording(6)
     errors: list[BaseException] = []
     server_app = ServerApp()
 
@@ -140,13 +140,14 @@ def test_flower_simulation_two_rounds_with_a_dropout():
 
     start = time.perf_counter()
     run_simulation(server_app=server_app, client_app=make_client_app({(2, 1)}),
-                   num_supernodes=5, backend_config={"client_resources": {"num_cpus": 1}})
+                   num_supernodes=6, backend_config={"client_resources": {"num_cpus": 1}})
     wall = time.perf_counter() - start
     assert not errors, errors
     assert sorted(strategy.rounds) == [1, 2]
-    assert_close(strategy.rounds[1], fedavg([0, 1, 3, 4], 1), workflow, 5, [0, 1, 3, 4])
-    assert_close(strategy.rounds[2], fedavg([0, 1, 2, 3, 4], 2), workflow, 5, [0, 1, 2, 3, 4])
-    print(f"Flower simulation, 5 nodes x 2 rounds: {wall:.1f} s")
+    first, second = [0, 1, 3, 4, 5], [0, 1, 2, 3, 4, 5]
+    assert_close(strategy.rounds[1], fedavg(first, 1), workflow, 6, first)
+    assert_close(strategy.rounds[2], fedavg(second, 2), workflow, 6, second)
+    print(f"Flower simulation, 6 nodes x 2 rounds: {wall:.1f} s")
 
 
 # -- Flower's in-process message path ---------------------------------------------------------
@@ -320,8 +321,8 @@ def test_nodes_never_answer_a_stage_twice():
 def test_masked_reply_carries_no_plaintext_update_or_weight():
     workflow = Replaying(num_shares=4, reconstruction_threshold=3, max_weight=100.0,
                          dropout_rate=0.0)
-    run_local(workflow, 5)
-    assert len(workflow.masked_replies) == 5
+    run_local(workflow, 6)  # k = 3 needs an even number of clients
+    assert len(workflow.masked_replies) == 6
     for reply in workflow.masked_replies:
         content = reply.content
         assert content.metric_records["fitres.num_examples"]["num_examples"] == 1

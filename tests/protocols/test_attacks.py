@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from protocols import (
     AbortError,
+    MalformedMessage,
     ProtocolViolation,
     SecAggConfig,
     SecAggError,
@@ -435,3 +436,73 @@ def test_the_ring_cut_within_the_budget_is_refused_by_clients() -> None:
     group = ring[half : 2 * half]
     assert not attack.revealed[0] and not attack.revealed[1]
     assert all(not attack.recovered_input(u) for u in group)
+
+
+# --- the second review: dealers that deal bad shares, odd degrees ----------------------------
+
+
+def _bad_dealer(client, victims: set[int], how: str) -> None:
+    """Make ``client`` seal something unusable to ``victims`` (everyone else is dealt honestly)."""
+    honest = client._seal
+    size = codec.share_blob_size()
+
+    def seal(peer_public: bytes, v: int, payload: bytes) -> bytes:
+        if v not in victims:
+            return honest(peer_public, v, payload)
+        if how == "garbage":
+            return bytes(len(honest(peer_public, v, payload)))
+        limb = bytearray(payload[size : size + 4])
+        if how == "outside the field":
+            limb = bytearray((2**31 - 1).to_bytes(4, "little"))  # p itself
+        else:  # "not committed": another field element than the one committed to
+            limb = bytearray(((int.from_bytes(limb, "little") + 1) % (2**31 - 1)).to_bytes(4, "little"))
+        return honest(peer_public, v, payload[:size] + bytes(limb) + payload[size + 4 :])
+
+    client._seal = seal
+
+
+def _run_with_bad_dealer(victims: set[int], how: str) -> Round:
+    cfg = SecAggConfig(client_ids=range(1, 11), vector_length=4, session_id=SESSION)
+    r = Round(cfg)
+    _bad_dealer(r.clients[10], victims, how)
+    r.stage()
+    r.stage()
+    return r
+
+
+@pytest.mark.parametrize("how", ["garbage", "outside the field", "not committed"])
+def test_a_dealer_that_deals_bad_shares_is_left_out_and_the_sum_is_exact(how: str) -> None:
+    """The second review: a dealer that sealed garbage, a share outside the field, or a share
+    other than the one it committed to made its holders refuse the stage (the round aborted) or
+    got them named as misbehaving. Holders now check what they were dealt against the dealer's
+    commitments (forwarded by the server) and refuse the dealer; the server leaves it out."""
+    r = _run_with_bad_dealer({1, 2}, how)
+    r.check()
+    assert 10 not in r.server.included and r.server.reported == {10: frozenset({1, 2})}
+    assert r.server.misbehaving == frozenset()
+
+
+def test_a_dealer_refused_by_too_many_aborts_before_anything_is_revealed() -> None:
+    r = _run_with_bad_dealer({1, 2, 3, 4}, "not committed")
+    r.deliver(r.replies())
+    with pytest.raises(AbortError, match=r"client 10's key; refused by \[1, 2, 3, 4\]") as err:
+        r.close()
+    assert (err.value.needed, err.value.received) == (7, 5)
+    assert r.server.stage is Stage.ABORTED
+
+
+@pytest.mark.parametrize(("n", "k"), [(21, 9), (101, 13)])
+def test_an_odd_degree_needs_an_even_number_of_clients(n: int, k: int) -> None:
+    """The second review: with k and n both odd one client of H_{k,n} has k + 1 neighbours, and
+    the default t met 2t > k + 1 + a but not 2t > |N[u]| + a for it; a split view then gave a
+    server with one colluder the client's input. Such configs are refused, also from bytes."""
+    with pytest.raises(ValueError, match="odd degree"):
+        SecAggConfig(client_ids=range(1, n + 1), vector_length=4, neighbors=k, malicious=True,
+                     max_dropouts=n // 20, max_corrupt=1)
+    even = SecAggConfig(client_ids=range(1, n + 2), vector_length=4, neighbors=k,
+                        malicious=True, max_dropouts=n // 20, max_corrupt=1, session_id=SESSION)
+    wire = bytearray(even.to_bytes())
+    ids_at = len(wire) - 4 * (n + 1)
+    wire[ids_at - 4 : ids_at] = n.to_bytes(4, "big")  # drop the last id: n odd
+    with pytest.raises(MalformedMessage, match="odd degree"):
+        SecAggConfig.from_bytes(bytes(wire[: len(wire) - 4]))

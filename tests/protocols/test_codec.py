@@ -83,7 +83,7 @@ def messages(cfg: SecAggConfig):
         st.builds(SeedCommitments, key),
         st.builds(SeedReveal, cid, st.binary(min_size=16, max_size=16)),
         _share_keys(cfg),
-        st.builds(Bundles, cid, _pairs(codec.bundle_size(cfg))),
+        st.builds(Bundles, cid, _pairs(codec.routed_bundle_size(cfg))),
         st.builds(Survivors, some_ids, some_ids),
         st.builds(ConsistencySignature, cid, sig),
         st.builds(Signatures, some_ids, some_ids, _pairs(64)),
@@ -113,7 +113,7 @@ def test_masked_vectors_travel_packed_at_b_bits(bits: int, m: int, seed: int) ->
     gen = np.random.default_rng(seed)
     v = gen.integers(0, 2**bits - 1, m, dtype=np.uint64, endpoint=True).astype(dtype_for_bits(bits))
     wire = codec.encode(MaskedInput(5, v), cfg)
-    header = len(codec.MAGIC) + 4 + len(cfg.session_id) + 4 + 1 + 4 + 4
+    header = len(codec.MAGIC) + 4 + len(cfg.session_id) + 4 + 1 + 4 + 4 + 4  # + refused count
     assert len(wire) == header + (m * bits + 7) // 8
     back = codec.decode(wire, cfg, MaskedInput)
     assert back.sender == 5 and back.vector.dtype == v.dtype
@@ -162,7 +162,7 @@ def test_content_is_validated_against_the_round() -> None:
 def test_array_built_bundles_match_the_codec(data: st.DataObject) -> None:
     """The server's array routing writes exactly the bytes of encode(Bundles(...))."""
     cfg = _config()
-    msg = data.draw(st.builds(Bundles, st.sampled_from(IDS), _pairs(codec.bundle_size(cfg))))
+    msg = data.draw(st.builds(Bundles, st.sampled_from(IDS), _pairs(codec.routed_bundle_size(cfg))))
     senders = np.array([v for v, _ in msg.bundles], dtype=np.int64)
     raw = codec.encode_bundles_raw(msg.recipient, senders, b"".join(c for _, c in msg.bundles), cfg)
     assert raw == codec.encode(msg, cfg)

@@ -94,7 +94,7 @@ def test_server_refuses_keys_honest_clients_would_reject_and_the_round_goes_on(b
     honest = r.replies([1, 2, 3, 4, 5])
     r.deliver(honest)
     first, own = (codec.decode(honest[u], config, AdvertiseKeys) for u in (1, 3))
-    fresh_c, fresh_s = own.c_pk[::-1], own.s_pk[::-1]  # valid points nobody advertised
+    fresh_c, fresh_s = _fresh(own.c_pk), _fresh(own.s_pk)  # valid points nobody advertised
     keys_for = {
         "low_order_c": (bytes(32), fresh_s),
         "low_order_s": (fresh_c, bytes([1]) + bytes(31)),
@@ -111,7 +111,24 @@ def test_server_refuses_keys_honest_clients_would_reject_and_the_round_goes_on(b
     assert r.server.included == frozenset({1, 2, 3, 4, 5})
 
 
+def _fresh(public: bytes) -> bytes:
+    """Another canonical encoding (bit 255 clear) of some point: the reversed bytes."""
+    flipped = public[::-1]
+    return flipped[:31] + bytes([flipped[31] & 0x7F])
+
+
 def test_reversed_key_bytes_are_still_valid_points_for_the_refusal_tests():
     """The test above flips honest keys to get fresh points; check that premise."""
     for _ in range(20):
-        keys.check_public_point(keys.BoxKeyPair.generate().public_bytes[::-1])
+        keys.check_public_point(_fresh(keys.BoxKeyPair.generate().public_bytes))
+
+
+def test_a_key_with_bit_255_set_is_refused_at_advertise():
+    """The same point written two ways: the review's F5 got a dropped client's correctly
+    rebuilt key refused because its advertised bytes had bit 255 set."""
+    config = SecAggConfig(client_ids=_ids(5), vector_length=4, session_id=SESSION)
+    r = Round(config)
+    own = codec.decode(r.client_step(1), config, AdvertiseKeys)
+    odd = own.s_pk[:31] + bytes([own.s_pk[31] | 0x80])
+    with pytest.raises(ProtocolViolation, match="canonical"):
+        r.server.receive(1, _advertise(r, 1, own.c_pk, odd))

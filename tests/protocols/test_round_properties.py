@@ -34,6 +34,7 @@ def _complete(draw: st.DrawFn, n: int, mal: bool) -> dict[str, int | None]:
 def _sparse(draw: st.DrawFn, n: int, mal: bool) -> dict[str, int | None]:
     """k, C, then a t the finder's rules accept and D small enough that t neighbours survive."""
     k = draw(st.integers(2, min(n - 2, 10)))
+    assume(not (k % 2 and n % 2))  # no k-regular Harary graph: refused by the config
     bad = draw(st.integers(0, min(3, k // 3)))
     a = corrupt_neighbor_bound(n, k, bad)
     lo = max(a + 1, 2, (k + 1 + a) // 2 + 1 if mal else 2)

@@ -190,3 +190,18 @@ def test_check_public_point_accepts_real_keys_and_refuses_wrong_lengths() -> Non
     keys.check_public_point(keys.MaskKeyPair.generate().public_bytes)
     with pytest.raises(ProtocolViolation, match="32 bytes"):
         keys.check_public_point(b"\x09" * 31)
+
+
+def test_a_non_canonical_public_key_is_refused() -> None:
+    """Bit 255 set writes the same X25519 point a second way; such a key is refused so that a
+    key rebuilt from shares compares equal to the advertised one."""
+    from secagg import keys as k
+    from secagg.errors import ProtocolViolation
+
+    public = bytearray(k.MaskKeyPair.generate().public_bytes)
+    k.check_public_point(bytes(public))
+    public[31] |= 0x80
+    with pytest.raises(ProtocolViolation, match="canonical"):
+        k.check_public_point(bytes(public))
+    with pytest.raises(ProtocolViolation, match="canonical"):  # p itself, bit 255 clear
+        k.check_public_point((2**255 - 19).to_bytes(32, "little"))
