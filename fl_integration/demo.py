@@ -181,9 +181,13 @@ def summary(args: argparse.Namespace, runs: dict[str, History], secure_label: st
             dp_label: str | None, wall: float, png: Path) -> str:
     """The closing lines: final accuracies, secure-aggregation cost, where the plot is."""
     secure, plain = runs[secure_label], runs["plain FedAvg"]
-    stats = next((r.stats for r in secure if r.stats.get("threshold")), {})
-    graph = (f" (neighbours k={stats['degree']}, threshold t={stats['threshold']}, "
-             f"b={stats['bits']})" if stats else "")
+    record = next((r for r in secure if r.stats.get("threshold")), None)
+    stats = record.stats if record is not None else {}
+    graph = ""
+    if record is not None:
+        shape = ("complete graph" if stats["degree"] >= len(record.sampled) - 1
+                 else f"neighbours k={stats['degree']}")
+        graph = f" ({shape}, threshold t={stats['threshold']}, b={stats['bits']})"
     bound = max((r.quantization_bound for r in secure if not r.skipped), default=0.0)
     lines = [
         "",
