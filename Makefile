@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,demo,dp,flower
+EXTRAS ?= dev,demo,dp,flower,examples
 STAMP  := $(VENV)/.installed
 
 .PHONY: install test test-slow lint demo bench bench-scaling clean
