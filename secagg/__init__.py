@@ -5,6 +5,8 @@ raw PRG (:mod:`secagg.prg`), numba kernels (:mod:`secagg.kernels`) and raw HKDF
 (:func:`secagg.kdf.hkdf_sha256`) — is importable by module for those who need it.
 """
 
+__version__ = "0.2.0"
+
 from .csprng import AesCtrRandom, OsRandom, RandomSource
 from .encoding import FixedPointEncoder, embed_signed, stochastic_round, unembed_signed
 from .encryption import open_bundle, seal_bundle
@@ -29,6 +31,7 @@ from .shamir import reconstruct_many, reconstruct_secrets, split_secrets
 
 __all__ = [
     "VERSION",
+    "__version__",
     "AbortError",
     "AesCtrRandom",
     "AuthenticationError",
