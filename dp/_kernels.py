@@ -14,13 +14,20 @@ of the arrays (~35 ns; refcount pruning does not remove it), which made the samp
 
 from __future__ import annotations
 
+from typing import Any
+
+import numba
 import numpy as np
-from numba import njit
 
 _U1 = np.uint64(1)
 _U32 = np.uint64(32)
 _MASK32 = np.uint64(0xFFFFFFFF)
 _U63 = np.uint64(63)
+
+
+#: numba.njit typed loosely: ``_nrt=False`` (no runtime: these kernels allocate nothing) is a
+#: private flag its stubs do not list.
+njit: Any = numba.njit
 
 
 @njit(cache=True, inline="always", _nrt=False)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
+import numba
 import numpy as np
-from numba import njit
 
 from . import _kernels as K
 from ._poisson_exact import envelope
@@ -27,6 +28,11 @@ _TINY = 2.0**-100
 _U53 = 2.0**-53
 _GEO_REL = 1e-12  # relative error bound of exp(d * log1p(-1/L)) for d * |log rho| <= ~80
 _FALLBACK = np.uint64(2)
+
+
+#: numba.njit typed loosely: ``_nrt=False`` (no runtime: these kernels allocate nothing) is a
+#: private flag its stubs do not list.
+njit: Any = numba.njit
 
 
 @njit(cache=True)

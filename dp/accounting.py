@@ -318,9 +318,9 @@ class DistributedDiscreteGaussianEvent:
 
     def rdp(self, orders: Sequence[float]) -> np.ndarray:
         """RDP curve at ``orders`` (KLS 2021; Zhu-Wang for sampling)."""
-        kw = dict(l2_sensitivity=self.l2_sensitivity, sigma=self.sigma,
-                  num_clients=self.num_clients, dimension=self.dimension)
-        return _sampled_curve(orders, self.sampling_probability, lambda a: ddg_rdp(a, **kw))
+        return _sampled_curve(orders, self.sampling_probability, lambda a: ddg_rdp(
+            a, l2_sensitivity=self.l2_sensitivity, sigma=self.sigma,
+            num_clients=self.num_clients, dimension=self.dimension))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,8 +341,9 @@ class SkellamEvent:
 
     def rdp(self, orders: Sequence[float]) -> np.ndarray:
         """RDP curve at ``orders`` (AKL 2021; Zhu-Wang for sampling)."""
-        kw = dict(l2_sensitivity=self.l2_sensitivity, mu=self.mu, l1_sensitivity=self.l1_sensitivity)
-        return _sampled_curve(orders, self.sampling_probability, lambda a: skellam_rdp(a, **kw))
+        return _sampled_curve(orders, self.sampling_probability, lambda a: skellam_rdp(
+            a, l2_sensitivity=self.l2_sensitivity, mu=self.mu,
+            l1_sensitivity=self.l1_sensitivity))
 
 
 def _sampled_curve(orders: Sequence[float], q: float, curve: Any) -> np.ndarray:
@@ -391,7 +392,7 @@ class PrivacyLedger:
 
     def epsilon(self, delta: float) -> float:
         """epsilon such that everything recorded so far is (epsilon, delta)-DP."""
-        return rdp_to_epsilon(self.orders, self._rdp, delta)[0]
+        return rdp_to_epsilon(self.orders, list(self._rdp), delta)[0]
 
     def spent(self, delta: float) -> tuple[float, float]:
         """(epsilon, delta) so far."""

@@ -440,6 +440,7 @@ class SecAggClient:
     def unmask(self, msg: bytes) -> bytes:
         """Reveal b-shares of surviving neighbours and s_sk-shares of dropped ones, never both."""
         require(self._stage, Stage.UNMASKING, "unmask")
+        request: Signatures | Survivors
         if self.config.malicious:
             request = codec.decode(msg, self.config, Signatures)
             self._check_signatures(request)

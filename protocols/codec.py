@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from typing import TypeVar, overload
 
 import numpy as np
 
@@ -321,6 +322,13 @@ _ENCODERS: dict[type, Callable[..., None]] = {
 # --- decoding ---------------------------------------------------------------------------------
 
 
+M = TypeVar("M")
+
+
+@overload
+def decode(data: bytes, config: SecAggConfig, expected: type[M]) -> M: ...
+@overload
+def decode(data: bytes, config: SecAggConfig, expected: tuple[type, ...]) -> object: ...
 def decode(data: bytes, config: SecAggConfig, expected: type | tuple[type, ...]) -> object:
     """Parse and fully validate ``data``; the result is one of the ``expected`` message types."""
     if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -45,12 +45,13 @@ class SecAggConfig:
 
     client_ids: tuple[int, ...]
     vector_length: int
-    threshold: int | None = None
+    # left out (None), each of these three is chosen in __post_init__: an int from then on
+    threshold: int = None  # type: ignore[assignment]
     modulus_bits: int = 32
     neighbors: int | None = None
     malicious: bool = False
-    max_dropouts: int | None = None
-    max_corrupt: int | None = None
+    max_dropouts: int = None  # type: ignore[assignment]
+    max_corrupt: int = None  # type: ignore[assignment]
     session_id: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
     corrupt_neighbors: int = field(init=False, repr=False, compare=False)
 
@@ -81,7 +82,6 @@ class SecAggConfig:
             raise ValueError(f"threshold must exceed half the clients ({n}) in malicious mode, "
                              f"got {t}")
         self._set_budget("max_dropouts", n - t, n - t)
-        assert self.max_dropouts is not None
         tolerated = min(t - 1, n - self.max_dropouts - 2)
         if self.malicious:
             tolerated = min(tolerated, 2 * t - n - 1)
@@ -120,8 +120,7 @@ class SecAggConfig:
 
     @property
     def t(self) -> int:
-        """The Shamir threshold as an int (``threshold`` after validation)."""
-        assert self.threshold is not None
+        """The Shamir threshold t (short for ``threshold``)."""
         return self.threshold
 
     @property
@@ -148,13 +147,11 @@ class SecAggConfig:
     @property
     def min_survivors(self) -> int:
         """n - D: the fewest clients whose masked inputs a round may complete with."""
-        assert self.max_dropouts is not None
         return self.num_clients - self.max_dropouts
 
     @property
     def min_honest_inputs(self) -> int:
         """n - D - C: the fewest honest inputs in any sum the round releases (at least 2)."""
-        assert self.max_corrupt is not None
         return self.min_survivors - self.max_corrupt
 
     @property

@@ -28,7 +28,7 @@ class PaillierConfig:
     vector_length: int
     value_bits: int = 32
     key_bits: int = DEFAULT_KEY_BITS
-    min_clients: int | None = None
+    min_clients: int = None  # type: ignore[assignment]  # left out: 2
     session_id: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
     allow_insecure_key_size: bool = False
     layout: SlotLayout = field(init=False, repr=False, compare=False)
@@ -73,12 +73,14 @@ class PaillierConfig:
 
 def _check_ids(client_ids: object) -> tuple[int, ...]:
     try:
-        ids = tuple(client_ids)  # type: ignore[arg-type]
+        given: tuple[object, ...] = tuple(client_ids)  # type: ignore[arg-type]
     except TypeError:
         raise ValueError("client_ids must be a sequence of ints") from None
-    for cid in ids:
+    ids: list[int] = []
+    for cid in given:
         if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid <= MAX_CLIENT_ID:
             raise ValueError(f"client_ids must be ints in [1, {MAX_CLIENT_ID}], got {cid!r}")
+        ids.append(cid)
     if len(set(ids)) != len(ids):
         raise ValueError("client_ids must be distinct")
     if len(ids) < 2:

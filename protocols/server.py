@@ -137,7 +137,7 @@ class SecAggServer:
             message = codec.decode_packed_share_keys(data, self.config)
         else:
             message = codec.decode(data, self.config, _EXPECTED[stage])
-        if message.sender != client_id:  # type: ignore[attr-defined]
+        if message.sender != client_id:
             raise ProtocolViolation("message sender does not match the connection's client id")
         _CHECKS[stage](self, message)
         if stage is Stage.MASKED_INPUT:

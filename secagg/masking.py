@@ -59,10 +59,11 @@ def accumulate_masks(
     for lo in range(0, acc.shape[0], chunk):
         part = acc[lo : lo + chunk]
         nbytes = part.shape[0] * dtype.itemsize
-        src = zeros[:nbytes]
+        src = zeros[:nbytes].data
         words = raw[:nbytes].view(dtype)
+        out = raw.data
         for enc, sign in pairs:
-            enc.update_into(src, raw)
+            enc.update_into(src, out)
             add(part, words, sign)
         if reduce:
             kernels.mask_inplace(part, mask)

@@ -107,11 +107,11 @@ def read_into(enc: CipherContext, out: np.ndarray) -> None:
     pos = 0
     while n - pos > _SLACK:
         take = min(_ZERO_CHUNK_BYTES, n - pos - _SLACK)
-        enc.update_into(_ZEROS[:take], buf[pos:])
+        enc.update_into(_ZEROS[:take].data, buf[pos:].data)
         pos += take
     if pos < n:
         tail = bytearray(2 * BLOCK_BYTES)
-        k = enc.update_into(_ZEROS[: n - pos], tail)
+        k = enc.update_into(_ZEROS[: n - pos].data, tail)
         buf[pos:] = np.frombuffer(tail, dtype=np.uint8, count=k)
 
 
