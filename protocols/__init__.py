@@ -9,6 +9,7 @@ same shape.
 from secagg.errors import (
     AbortError,
     AuthenticationError,
+    ConfigError,
     LocalError,
     MalformedMessage,
     OutOfOrder,
@@ -37,6 +38,7 @@ from .stages import Stage
 __all__ = [
     "AbortError",
     "AuthenticationError",
+    "ConfigError",
     "GraphParameters",
     "LocalError",
     "MalformedMessage",

@@ -141,10 +141,11 @@ class _Reader:
             raise MalformedMessage(f"unknown client id {value}")
         return value
 
-    def blob(self, sizes: tuple[int, ...]) -> bytes:
+    def blob(self, sizes: tuple[int, ...], what: str) -> bytes:
         n = self.u32()
         if n not in sizes:
-            raise MalformedMessage(f"field of {n} bytes, expected one of {sizes}")
+            want = " or ".join(map(str, sizes))
+            raise MalformedMessage(f"{what} of {n} bytes, expected {want} in this round")
         return self.take(n)
 
     def ids(self) -> tuple[int, ...]:
@@ -337,8 +338,8 @@ def decode(data: bytes, config: SecAggConfig, expected: type | tuple[type, ...])
     expected = expected if isinstance(expected, tuple) else (expected,)
     cls = _read_header(data, config)
     if cls not in expected:
-        names = ", ".join(c.__name__ for c in expected)
-        raise OutOfOrder(f"got a {cls.__name__} message, expected {names}")
+        names = " or ".join(c.__name__ for c in expected)
+        raise OutOfOrder(f"got a message of type {cls.__name__} where {names} was expected")
     reader = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
     message = _DECODERS[cls](reader)
     reader.end()
@@ -352,7 +353,7 @@ def decode_packed_share_keys(data: bytes, config: SecAggConfig) -> PackedShareKe
     data = bytes(data)
     cls = _read_header(data, config)
     if cls is not ShareKeys:
-        raise OutOfOrder(f"got a {cls.__name__} message, expected ShareKeys")
+        raise OutOfOrder(f"got a message of type {cls.__name__} where ShareKeys was expected")
     r = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
     sender = r.cid()
     recipients = r.ids()
@@ -360,8 +361,8 @@ def decode_packed_share_keys(data: bytes, config: SecAggConfig) -> PackedShareKe
     if r.u32() != size:
         raise MalformedMessage(f"blobs of this field must be {size} bytes")
     blob = r.take(len(recipients) * size)
-    commitments = r.blob((_share_commitments_size(len(recipients)),))
-    seed_commitment = r.blob((DIGEST_BYTES,))
+    commitments = r.blob((_share_commitments_size(len(recipients)),), "share commitments")
+    seed_commitment = r.blob((DIGEST_BYTES,), "self-mask seed commitment")
     r.end()
     return PackedShareKeys(sender, recipients, blob, size, commitments, seed_commitment)
 
@@ -387,6 +388,9 @@ def _read_header(data: bytes, config: SecAggConfig) -> type:
     return cls
 
 
+_SIGNATURE = "signature (64 bytes in malicious mode, none otherwise)"
+
+
 def _sig_sizes(config: SecAggConfig) -> tuple[int, ...]:
     return (SIGNATURE_BYTES,) if config.malicious else (0,)
 
@@ -397,18 +401,19 @@ def _graph_commitment_sizes(config: SecAggConfig) -> tuple[int, ...]:
 
 def _dec_advertise(r: _Reader) -> AdvertiseKeys:
     sender = r.cid()
-    c_pk, s_pk = r.blob((KEY_BYTES,)), r.blob((KEY_BYTES,))
-    signature = r.blob(_sig_sizes(r.config))
-    return AdvertiseKeys(sender, c_pk, s_pk, signature, r.blob(_graph_commitment_sizes(r.config)))
+    c_pk, s_pk = r.blob((KEY_BYTES,), "c_pk"), r.blob((KEY_BYTES,), "s_pk")
+    signature = r.blob(_sig_sizes(r.config), _SIGNATURE)
+    commitment = r.blob(_graph_commitment_sizes(r.config), "graph-nonce commitment")
+    return AdvertiseKeys(sender, c_pk, s_pk, signature, commitment)
 
 
 def _dec_seed_commitments(r: _Reader) -> SeedCommitments:
-    return SeedCommitments(r.blob((DIGEST_BYTES,)))
+    return SeedCommitments(r.blob((DIGEST_BYTES,), "commitments digest"))
 
 
 def _dec_seed_reveal(r: _Reader) -> SeedReveal:
     sender = r.cid()
-    return SeedReveal(sender, r.blob((NONCE_BYTES,)))
+    return SeedReveal(sender, r.blob((NONCE_BYTES,), "graph nonce"))
 
 
 def _dec_key_list(r: _Reader) -> KeyList:
@@ -416,8 +421,8 @@ def _dec_key_list(r: _Reader) -> KeyList:
     entries = []
     for _ in range(n):
         cid = r.cid()
-        c_pk, s_pk = r.blob((KEY_BYTES,)), r.blob((KEY_BYTES,))
-        entries.append(KeyEntry(cid, c_pk, s_pk, r.blob(_sig_sizes(r.config))))
+        c_pk, s_pk = r.blob((KEY_BYTES,), "c_pk"), r.blob((KEY_BYTES,), "s_pk")
+        entries.append(KeyEntry(cid, c_pk, s_pk, r.blob(_sig_sizes(r.config), _SIGNATURE)))
     nonces = r.pairs(NONCE_BYTES)
     if nonces and not r.config.graph_from_clients:
         raise MalformedMessage("graph nonces in a round whose graph the session id fixes")
@@ -427,8 +432,9 @@ def _dec_key_list(r: _Reader) -> KeyList:
 def _dec_share_keys(r: _Reader) -> ShareKeys:
     sender = r.cid()
     bundles = r.pairs(bundle_size(r.config))
-    commitments = r.blob((_share_commitments_size(len(bundles)),))
-    return ShareKeys(sender, bundles, commitments, r.blob((DIGEST_BYTES,)))
+    commitments = r.blob((_share_commitments_size(len(bundles)),), "share commitments")
+    seed = r.blob((DIGEST_BYTES,), "self-mask seed commitment")
+    return ShareKeys(sender, bundles, commitments, seed)
 
 
 def _dec_bundles(r: _Reader) -> Bundles:
@@ -443,7 +449,7 @@ def _dec_masked(r: _Reader) -> MaskedInput:
     if bits != r.config.modulus_bits or length != r.config.vector_length:
         raise MalformedMessage(f"masked vector of {length} x {bits} bits, expected "
                                f"{r.config.vector_length} x {r.config.modulus_bits}")
-    packed = r.blob((packed_size(r.config),))
+    packed = r.blob((packed_size(r.config),), "packed masked vector")
     return MaskedInput(sender, bitpack.unpack_bits(packed, bits, length), r.ids())
 
 
@@ -453,7 +459,7 @@ def _dec_survivors(r: _Reader) -> Survivors:
 
 def _dec_consistency(r: _Reader) -> ConsistencySignature:
     sender = r.cid()
-    return ConsistencySignature(sender, r.blob((SIGNATURE_BYTES,)))
+    return ConsistencySignature(sender, r.blob((SIGNATURE_BYTES,), "signature"))
 
 
 def _dec_signatures(r: _Reader) -> Signatures:
@@ -547,5 +553,5 @@ def decode_config(data: bytes) -> SecAggConfig:
             neighbors=k or None, malicious=bool(flags), max_dropouts=drops, max_corrupt=bad,
             session_id=data[head:body],
         )
-    except ValueError as exc:
+    except ValueError as exc:  # ConfigError, or a bad value numpy refused
         raise MalformedMessage(f"config does not validate: {exc}") from None

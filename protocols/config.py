@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from secagg.errors import ConfigError
+
 from .params import MIN_SPARSE_CLIENTS, check_sparse, find_parameters, sparse_threshold
 
 FIELD_PRIME = 2**31 - 1  # Shamir x-coordinates are client ids: 1 <= id < p
@@ -61,7 +63,7 @@ class SecAggConfig:
         _check_int("vector_length", self.vector_length, 1, 2**40)
         _check_int("modulus_bits", self.modulus_bits, MIN_BITS, MAX_BITS)
         if not isinstance(self.malicious, bool):
-            raise ValueError(f"malicious must be a bool, got {self.malicious!r}")
+            raise ConfigError(f"malicious must be a bool, got {self.malicious!r}")
         n = len(ids)
         if self.neighbors is not None:
             _check_int("neighbors", self.neighbors, 1, n - 1)
@@ -79,14 +81,14 @@ class SecAggConfig:
         honest inputs in every sum (n - D - C >= 2); by default all of that the threshold allows."""
         n, t = self.num_clients, self.t
         if self.malicious and 2 * t <= n:
-            raise ValueError(f"threshold must exceed half the clients ({n}) in malicious mode, "
+            raise ConfigError(f"threshold must exceed half the clients ({n}) in malicious mode, "
                              f"got {t}")
         self._set_budget("max_dropouts", n - t, n - t)
         tolerated = min(t - 1, n - self.max_dropouts - 2)
         if self.malicious:
             tolerated = min(tolerated, 2 * t - n - 1)
         if tolerated < 0:
-            raise ValueError(f"max_dropouts={self.max_dropouts} leaves fewer than two honest "
+            raise ConfigError(f"max_dropouts={self.max_dropouts} leaves fewer than two honest "
                              f"inputs in a sum of {n - self.max_dropouts}: lower it")
         self._set_budget("max_corrupt", tolerated, tolerated)
         object.__setattr__(self, "corrupt_neighbors", self.max_corrupt)
@@ -94,7 +96,7 @@ class SecAggConfig:
     def _check_sparse_budgets(self) -> None:
         """SecAgg+: the budgets must be stated, and (k, t) must meet the finder's bounds."""
         if self.max_dropouts is None or self.max_corrupt is None:
-            raise ValueError(
+            raise ConfigError(
                 "a sparse graph (neighbors=k) needs max_dropouts and max_corrupt, the budgets its "
                 "(k, t) were planned for; SecAggConfig.for_secagg_plus picks all four"
             )
@@ -104,7 +106,7 @@ class SecAggConfig:
         if self.threshold is None:
             t = sparse_threshold(n, k, self.max_dropouts, self.max_corrupt, self.malicious)
             if t is None:
-                raise ValueError(f"no threshold meets the bounds for neighbors={k} with these "
+                raise ConfigError(f"no threshold meets the bounds for neighbors={k} with these "
                                  "budgets: raise neighbors or lower the budgets")
             object.__setattr__(self, "threshold", t)
         _check_int("threshold", self.threshold, 2, k)
@@ -187,7 +189,7 @@ class SecAggConfig:
         complete graph below ``min_sparse_clients`` clients: see :mod:`protocols.params`)."""
         for name in ("threshold", "neighbors", "max_dropouts", "max_corrupt"):
             if name in other_fields:
-                raise ValueError(f"{name} is chosen by the parameter finder; do not pass it")
+                raise ConfigError(f"{name} is chosen by the parameter finder; do not pass it")
         ids = _check_ids(client_ids)
         params = find_parameters(
             len(ids), dropout=dropout, corrupt=corrupt,
@@ -205,27 +207,27 @@ def _check_ids(client_ids: Sequence[int]) -> tuple[int, ...]:
     try:
         ids = tuple(client_ids)
     except TypeError:
-        raise ValueError("client_ids must be a sequence of ints") from None
+        raise ConfigError("client_ids must be a sequence of ints") from None
     for cid in ids:
         if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid < FIELD_PRIME:
-            raise ValueError(f"client_ids must be ints in [1, 2^31 - 1), got {cid!r}")
+            raise ConfigError(f"client_ids must be ints in [1, 2^31 - 1), got {cid!r}")
     if len(set(ids)) != len(ids):
-        raise ValueError("client_ids must be distinct")
+        raise ConfigError("client_ids must be distinct")
     if len(ids) < 2:
-        raise ValueError("client_ids must name at least 2 clients")
+        raise ConfigError("client_ids must name at least 2 clients")
     return tuple(sorted(ids))
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
+        raise ConfigError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
 
 
 def _check_session(session_id: object) -> None:
     if not isinstance(session_id, bytes):
-        raise ValueError("session_id must be bytes")
+        raise ConfigError("session_id must be bytes")
     if not MIN_SESSION_ID_BYTES <= len(session_id) <= MAX_SESSION_ID_BYTES:
-        raise ValueError(
+        raise ConfigError(
             f"session_id must be {MIN_SESSION_ID_BYTES}..{MAX_SESSION_ID_BYTES} bytes, "
             f"got {len(session_id)}"
         )

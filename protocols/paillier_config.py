@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from secagg.errors import ConfigError
+
 from .paillier_packing import SlotLayout
 
 MIN_KEY_BITS, DEFAULT_KEY_BITS, MAX_KEY_BITS = 2048, 3072, 16384
@@ -40,14 +42,14 @@ class PaillierConfig:
         lo = MIN_TEST_KEY_BITS if self.allow_insecure_key_size is True else MIN_KEY_BITS
         _check_int("key_bits", self.key_bits, lo, MAX_KEY_BITS)
         if self.key_bits % 16:
-            raise ValueError(f"key_bits must be a multiple of 16, got {self.key_bits}")
+            raise ConfigError(f"key_bits must be a multiple of 16, got {self.key_bits}")
         if self.min_clients is None:
             object.__setattr__(self, "min_clients", 2)
         _check_int("min_clients", self.min_clients, 2, self.num_clients)
         if not isinstance(self.session_id, bytes) or not (
             MIN_SESSION_ID_BYTES <= len(self.session_id) <= MAX_SESSION_ID_BYTES
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"session_id must be {MIN_SESSION_ID_BYTES}..{MAX_SESSION_ID_BYTES} bytes"
             )
         _check_int("value_bits", self.value_bits, 1, 64)
@@ -75,20 +77,20 @@ def _check_ids(client_ids: object) -> tuple[int, ...]:
     try:
         given: tuple[object, ...] = tuple(client_ids)  # type: ignore[arg-type]
     except TypeError:
-        raise ValueError("client_ids must be a sequence of ints") from None
+        raise ConfigError("client_ids must be a sequence of ints") from None
     ids: list[int] = []
     for cid in given:
         if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid <= MAX_CLIENT_ID:
-            raise ValueError(f"client_ids must be ints in [1, {MAX_CLIENT_ID}], got {cid!r}")
+            raise ConfigError(f"client_ids must be ints in [1, {MAX_CLIENT_ID}], got {cid!r}")
         ids.append(cid)
     if len(set(ids)) != len(ids):
-        raise ValueError("client_ids must be distinct")
+        raise ConfigError("client_ids must be distinct")
     if len(ids) < 2:
-        raise ValueError("client_ids must name at least 2 clients: one input is never "
+        raise ConfigError("client_ids must name at least 2 clients: one input is never "
                          "decrypted alone")
     return tuple(sorted(ids))
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
+        raise ConfigError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")

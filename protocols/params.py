@@ -48,6 +48,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from secagg.errors import ConfigError
+
 SECURITY_BITS = 40
 CORRECTNESS_BITS = 20
 MIN_SPARSE_CLIENTS = 100
@@ -104,7 +106,7 @@ def complete_parameters(n: int, drops: int, bad: int, malicious: bool) -> GraphP
     low = max(bad + 2, (n + bad) // 2 + 1 if malicious else 2)
     high = n - drops
     if low > high:
-        raise ValueError(
+        raise ConfigError(
             f"no threshold tolerates {drops} dropouts and {bad} corrupt clients among {n} "
             f"(needs {low} <= t <= {high}): lower the rates"
         )
@@ -138,26 +140,26 @@ def check_sparse(
     Raises ``ValueError`` naming the event that fails (see the module doc)."""
     budgets = f"n={n}, k={k}, t={t}, max_dropouts={drops}, max_corrupt={bad}"
     if k % 2 and n % 2:
-        raise ValueError(f"an odd degree needs an even number of clients: with both odd one "
+        raise ConfigError(f"an odd degree needs an even number of clients: with both odd one "
                          f"client gets k + 1 neighbours, which the bounds do not cover; choose "
                          f"an even k ({budgets})")
     if n - drops - bad < 2:
-        raise ValueError(f"max_dropouts + max_corrupt must leave two honest inputs in every sum "
+        raise ConfigError(f"max_dropouts + max_corrupt must leave two honest inputs in every sum "
                          f"({budgets})")
     if t > k:
-        raise ValueError(f"threshold must be at most the degree k={k} on a sparse graph ({budgets})")
+        raise ConfigError(f"threshold must be at most the degree k={k} on a sparse graph ({budgets})")
     if log_disconnect_bound(n, k, drops + bad) >= -(security_bits + 1) * math.log(2):
-        raise ValueError(f"the honest survivors may be cut apart with probability above "
+        raise ConfigError(f"the honest survivors may be cut apart with probability above "
                          f"2^-{security_bits + 1}: raise k ({budgets})")
     a = corrupt_neighbor_bound(n, k, bad, security_bits)
     if t <= a:
-        raise ValueError(f"a client may have {a} corrupt neighbours, who could rebuild its "
+        raise ConfigError(f"a client may have {a} corrupt neighbours, who could rebuild its "
                          f"secrets: t must exceed {a} ({budgets})")
     if malicious and 2 * t <= k + 1 + a:
-        raise ValueError(f"malicious mode needs 2t > k + 1 + a = {k + 1 + a} (a = {a} corrupt "
+        raise ConfigError(f"malicious mode needs 2t > k + 1 + a = {k + 1 + a} (a = {a} corrupt "
                          f"neighbours): raise t ({budgets})")
     if hypergeom_tail(n, n - drops, k, 0, t - 1) > 2.0**-correctness_bits / n:
-        raise ValueError(f"a client may keep fewer than t surviving neighbours with probability "
+        raise ConfigError(f"a client may keep fewer than t surviving neighbours with probability "
                          f"above 2^-{correctness_bits}: lower t or raise k ({budgets})")
     return a
 
@@ -220,11 +222,11 @@ def _log_comb(n: int, r: int) -> float:
 
 def _check_rates(n: int, dropout: float, corrupt: float, malicious: bool) -> None:
     if not isinstance(n, int) or n < 3:
-        raise ValueError(f"num_clients must be an int >= 3, got {n!r}")
+        raise ConfigError(f"num_clients must be an int >= 3, got {n!r}")
     for name, rate in (("dropout", dropout), ("corrupt", corrupt)):
         if not 0 <= rate < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
+            raise ConfigError(f"{name} must be in [0, 1), got {rate!r}")
     budget = corrupt + (2 * dropout if malicious else dropout)
     if budget > 0.9:
         rule = "corrupt + 2*dropout" if malicious else "corrupt + dropout"
-        raise ValueError(f"{rule} must be <= 0.9 for any (k, t) to exist, got {budget:.3f}")
+        raise ConfigError(f"{rule} must be <= 0.9 for any (k, t) to exist, got {budget:.3f}")

@@ -13,6 +13,7 @@ from .encryption import open_bundle, seal_bundle
 from .errors import (
     AbortError,
     AuthenticationError,
+    ConfigError,
     EncodingError,
     LocalError,
     MalformedMessage,
@@ -35,6 +36,7 @@ __all__ = [
     "AbortError",
     "AesCtrRandom",
     "AuthenticationError",
+    "ConfigError",
     "BoxKeyPair",
     "EncodingError",
     "FixedPointEncoder",

@@ -35,6 +35,12 @@ class ProtocolViolation(RemoteError):
     """A well-formed message whose content contradicts the protocol (replay, bad id, both shares)."""
 
 
+class ConfigError(LocalError, ValueError):
+    """Parameters that are invalid, or would void a guarantee; the message names the parameter.
+
+    A ``ValueError`` too, so code that catches that keeps working."""
+
+
 class OutOfOrder(LocalError):
     """A call or message that the current stage does not allow."""
 

@@ -172,3 +172,16 @@ def test_array_built_bundles_match_the_codec(data: st.DataObject) -> None:
                 c for _, c in msg.bundles), cfg)
     with pytest.raises(MalformedMessage):
         codec.encode_bundles_raw(msg.recipient, senders, b"x", cfg)
+
+
+def test_errors_name_the_field_and_the_message_types() -> None:
+    """A signature where a semi-honest round has none is named as such; a message of the wrong
+    type says which type came and which was expected."""
+    cfg = _config()
+    wire = codec.encode(AdvertiseKeys(3, b"k" * 32, b"l" * 32), cfg)
+    signed = wire[:-8] + (1).to_bytes(4, "big") + b"s" + wire[-4:]  # a 1-byte "signature"
+    with pytest.raises(MalformedMessage, match=r"signature \(64 bytes in malicious mode, none "
+                                               r"otherwise\) of 1 bytes, expected 0"):
+        codec.decode(signed, cfg, AdvertiseKeys)
+    with pytest.raises(OutOfOrder, match="type AdvertiseKeys where KeyList or Bundles was"):
+        codec.decode(wire, cfg, (KeyList, Bundles))

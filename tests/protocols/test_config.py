@@ -146,3 +146,15 @@ def test_config_bytes_round_trip_and_refuse_what_does_not_validate() -> None:
     wire[t_at : t_at + 4] = (5).to_bytes(4, "big")  # 2t = n: unsafe in malicious mode
     with pytest.raises(MalformedMessage, match="does not validate"):
         SecAggConfig.from_bytes(bytes(wire))
+
+
+def test_configuration_errors_are_ours_and_still_value_errors() -> None:
+    """One hierarchy: a bad config is a ConfigError, which is both a SecAggError (a caller can
+    catch all of ours with one except) and a ValueError (as before)."""
+    from protocols import ConfigError, SecAggError
+
+    with pytest.raises(ConfigError, match="threshold") as err:
+        make(threshold=11)
+    assert isinstance(err.value, SecAggError) and isinstance(err.value, ValueError)
+    with pytest.raises(ConfigError, match="rates"):
+        SecAggConfig.for_secagg_plus(range(1, 5), 3, dropout=0.5, corrupt=0.3)
