@@ -14,7 +14,7 @@ import sys
 #: command -> (module, has main(argv), one-line description)
 COMMANDS = {
     "scaling": ("bench.scaling", True, "round cost vs client count (secagg, secagg+, paillier)"),
-    "targets": ("bench.targets", False, "DESIGN §7 protocol targets (--quick for a smoke run)"),
+    "targets": ("bench.targets", False, "the protocol targets of docs/performance.md (--quick: smoke run)"),
     "flower": ("bench.flower_compare", True, "the same round through Flower's SecAgg+ and ours"),
     "paillier": ("bench.paillier_compare", True, "packed vs unpacked Paillier, beside SecAgg+"),
     "parameters": ("bench.parameters", True, "the parameter finder's (k, t) and budgets per n"),

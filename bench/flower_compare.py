@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--complete", action="store_true", help="complete graph (SecAgg)")
     parser.add_argument("--dropout", type=float, default=0.1)
     args = parser.parse_args(argv)
-    if args.clients is None:  # the two DESIGN §7 targets
+    if args.clients is None:  # the two targets of docs/performance.md
         scenarios = [(200, False), (50, True)]
     else:
         scenarios = [(args.clients, args.complete)]

@@ -1,4 +1,4 @@
-"""Packed Paillier vs one ciphertext per value, and side by side with SecAgg+ (DESIGN §4).
+"""Packed Paillier vs one ciphertext per value, and side by side with SecAgg+.
 
 For each n: one client's encryption (pack + encrypt + wire bytes), the server adding n clients'
 messages (validation + multiplication mod n^2), and the decryption of the sum. Costs:

@@ -1,4 +1,4 @@
-"""One packed-Paillier round for ``python -m bench scaling``, timed per role (DESIGN §4).
+"""One packed-Paillier round for ``python -m bench scaling``, timed per role (the Paillier trust model is in protocols/paillier.py).
 
 Roles: clients encrypt (``PaillierClient``: decode the public key, pack, encrypt, encode); the
 server validates and multiplies every arriving ciphertext into the running sum

@@ -110,7 +110,7 @@ def _primitive_lines(rows) -> list[str]:
         "Mask expansion = `secagg.masking.accumulate_masks` adding a client's k+1 masks (k "
         "pairwise + its self mask) of `dim` 32-bit values; raw AES = AES-128-CTR keystream of the "
         "same bytes through `cryptography` (`update_into` a preallocated buffer), best of several "
-        "alternating repeats. DESIGN §7 target: ratio <= 2. Shamir split = one client sharing its "
+        "alternating repeats. Target (docs/performance.md): ratio <= 2. Shamir split = one client sharing its "
         "two 32-byte secrets (s_sk, b_u) to its k neighbours and itself at the round's t; Shamir "
         "recon = the server rebuilding one client's secret from t shares (the same work for a "
         "survivor's b_u and a dropped client's s_sk).", "",

@@ -1,4 +1,4 @@
-"""DESIGN §7 protocol targets, measured through ``simulate_round`` on this machine.
+"""The protocol targets of docs/performance.md, measured through ``simulate_round`` on this machine.
 
 - SecAgg (complete graph), n = 500, m = 100,000, b = 32, 10 % dropout after share_keys:
   server <= 4 s, one client <= 0.1 s.
@@ -93,7 +93,7 @@ def _warm_up(progress: Callable[[str], None]) -> None:
 def run_targets(
     progress: Callable[[str], None] = print, *, quick: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """Measure the §7 protocol targets; returns figures and pass/fail per target."""
+    """Measure the protocol targets (docs/performance.md); returns figures and pass/fail per target."""
     _warm_up(progress)
     scale = 10 if quick else 1
     m = 100_000 // scale

@@ -1,6 +1,6 @@
 """Mask expansion and accumulation of k+1 masks against raw AES-128-CTR of the same bytes.
 
-DESIGN.md §7 target: building y_u for k neighbours costs <= 2x the raw keystream, measured in the
+Target (docs/performance.md): building y_u for k neighbours costs <= 2x the raw keystream, measured in the
 same run. Raw = one AES-CTR ``update_into`` per key into a preallocated buffer (what a caller gets
 from ``cryptography`` with no masking at all). Ratios use min times (the machine is shared).
 """
