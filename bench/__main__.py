@@ -1,8 +1,8 @@
 """``python -m bench <command> [options]``: one entry point for the benchmarks.
 
-Each command's module is imported only when chosen (Flower's is heavy). Modules with a
-``main(argv)`` get the remaining arguments; ``bench.targets`` has no callable entry point, so it
-runs as ``__main__`` through :func:`runpy.run_module` with ``sys.argv`` set.
+Each command's module is imported only when chosen (Flower's is heavy) and its ``main(argv)``
+gets the remaining arguments (a module without one would run as ``__main__`` through
+:func:`runpy.run_module`, with ``sys.argv`` set).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 #: command -> (module, has main(argv), one-line description)
 COMMANDS = {
     "scaling": ("bench.scaling", True, "round cost vs client count (secagg, secagg+, paillier)"),
-    "targets": ("bench.targets", False, "the protocol targets of docs/performance.md (--quick: smoke run)"),
+    "targets": ("bench.targets", True, "the performance targets (--quick: smoke run, --out DIR)"),
     "flower": ("bench.flower_compare", True, "the same round through Flower's SecAgg+ and ours"),
     "paillier": ("bench.paillier_compare", True, "packed vs unpacked Paillier, beside SecAgg+"),
     "parameters": ("bench.parameters", True, "the parameter finder's (k, t) and budgets per n"),

@@ -5,14 +5,19 @@
 - SecAgg+, n = 1,000, m = 100,000, 10 % dropout, the finder's (k, t): whole round <= 15 s.
 - Upload per client (the masked input) <= 1.05 * b * m / 8 bytes.
 
-Run: ``.venv/bin/python -m bench.targets`` (add ``--quick`` for a scaled-down smoke run).
+Run: ``python -m bench targets`` (``--quick`` for a scaled-down smoke run, ``--out DIR`` to
+write ``DIR/targets.json``: the figures, pass/fail and the machine). The README's table of
+targets is :func:`render_table` of ``docs/perf/targets.json``, and a test keeps them equal.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,5 +130,45 @@ def _print_stages(results: dict[str, dict[str, Any]]) -> None:
                   f"up {f['bytes_up_per_client']:10.0f} B  down {f['bytes_down_per_client']:10.0f} B")
 
 
+def render_table(report: dict[str, Any]) -> str:
+    """The README's Markdown table of the targets, from a ``targets.json`` report."""
+    a, b, m = report["results"]["secagg"], report["results"]["secagg+"], report["machine"]
+    rows = [
+        "| round | measured | target |",
+        "|---|---|---|",
+        f"| SecAgg, {a['n']:,} clients, 10% dropout: server | {a['server_s']:.2f} s "
+        f"| ≤ {SERVER_LIMIT_S:g} s (Bonawitz et al.'s Java: ~62 s) |",
+        f"| SecAgg, {a['n']:,} clients: one client (mean) | {a['client_mean_s'] * 1e3:.0f} ms "
+        f"| ≤ {CLIENT_LIMIT_S * 1e3:.0f} ms (Java: ~850 ms) |",
+        f"| SecAgg+, {b['n']:,} clients, finder's k={b['k']}, t={b['t']}: whole round "
+        f"| {b['round_s']:.1f} s | ≤ {ROUND_LIMIT_S:g} s |",
+        f"| upload per client | {a['masked_upload_bytes']:,.0f} B "
+        f"| ≤ {a['upload_limit_bytes']:,.0f} B |",
+    ]
+    machine = (f"Measured {report['date']} on {m['cpu']}, {m['usable_cores']} usable cores, "
+               f"Python {m['python']}, `python -m bench targets --out docs/perf`.")
+    return "\n".join(rows) + "\n\n" + machine
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a scaled-down smoke run (n/10, m/10)")
+    parser.add_argument("--out", type=Path, help="write DIR/targets.json (figures, pass/fail, "
+                        "machine); the README's table comes from docs/perf/targets.json")
+    args = parser.parse_args(argv)
+    results = run_targets(quick=args.quick)
+    _print_stages(results)
+    if args.out is not None:
+        from .machine import machine_info  # noqa: PLC0415
+
+        report = {"date": time.strftime("%Y-%m-%d"), "quick": args.quick,
+                  "machine": machine_info(), "results": results}
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / "targets.json"
+        path.write_text(json.dumps(report, indent=1, default=float) + "\n")
+        print(f"\nwrote {path}\n\n{render_table(report)}")
+    return 0 if all(all(r["pass"].values()) for r in results.values()) else 1
+
+
 if __name__ == "__main__":
-    _print_stages(run_targets(quick="--quick" in sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
