@@ -1,8 +1,8 @@
 """fl_integration: the thin federated layer. It converts parameters and drives the protocols.
 
-``run_fedavg(clients, initial, FedAvgConfig(aggregator="secagg+", dp=None))`` trains with
-FedAvg; ``aggregator`` is one of "plain" | "secagg" | "secagg+" | "paillier" and ``dp`` is None,
-``LocalDP(...)`` or ``DistributedDP(...)``. The crypto lives in ``secagg``/``protocols`` and is
+``run_fedavg(clients, initial, FedAvgConfig(aggregator="secagg+", clip=1.0))`` trains with
+FedAvg; ``aggregator`` is one of "plain" | "secagg" | "secagg+" | "paillier", ``clip`` the L∞
+bound on an update, or ``dp`` in its place: ``LocalDP(...)`` or ``DistributedDP(...)``. The crypto lives in ``secagg``/``protocols`` and is
 loaded when a secure backend is first used. The Flower adapter is ``fl_integration.flower``.
 """
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from secagg.csprng import RandomSource
-from secagg.errors import AbortError
+from secagg.errors import AbortError, ConfigError
 
 from .simulation import MALICIOUS_SPARSE_STAGES, MALICIOUS_STAGES, STAGES, RoundPlan
 
@@ -186,7 +186,8 @@ def make_aggregator(name: str, **options: Any) -> Aggregator:
         from .paillier import PaillierAggregator  # noqa: PLC0415 - optional backend
 
         return PaillierAggregator(**options)
-    raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {name!r}")
+    raise ConfigError(f"aggregator must be one of {', '.join(map(repr, AGGREGATORS))}, "
+                      f"got {name!r}")
 
 
 __all__ = [

@@ -1,4 +1,7 @@
-"""Bundled data for the demo (scikit-learn's digits: no download) and a non-IID client split."""
+"""Bundled data for the demo (scikit-learn's digits: no download) and a non-IID client split.
+
+The digits need scikit-learn, from the ``demo`` extra: ``pip install 'secagg[demo]'``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,11 @@ import numpy as np
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(x_train, y_train, x_test, y_test) of the 8x8 digits, features scaled to [0, 1]."""
-    from sklearn.datasets import load_digits  # noqa: PLC0415 - demo extra
-
+    try:
+        from sklearn.datasets import load_digits  # noqa: PLC0415 - demo extra
+    except ImportError as exc:
+        raise ImportError("the digits data needs scikit-learn: pip install 'secagg[demo]' "
+                          "(or run `make demo`, which installs it)") from exc
     data = load_digits()
     x = data.data.astype(np.float64) / 16.0
     y = data.target.astype(np.int64)

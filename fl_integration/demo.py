@@ -3,18 +3,24 @@
 ``python -m fl_integration.demo`` trains a softmax-regression model over 100 simulated clients
 (Dirichlet label skew), 25 sampled per round, 10% dropping out at random protocol stages and
 stragglers past the stage deadline treated as dropped; it runs plain FedAvg with the same seed
-for comparison (and a DP run if asked), prints a line per round and a summary, and writes a PNG.
+for comparison (and a DP run if asked), prints a line per round and a summary, and writes a PNG
+of accuracy, cost per round (seconds, bytes) and, with DP, ε. Needs the ``demo`` extra
+(scikit-learn, matplotlib, tqdm): ``pip install 'secagg[demo]'``, or ``make demo``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import logging
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .aggregators import AGGREGATORS, SecAggAggregator, make_aggregator
 from .datasets import dirichlet_split, load_digits_split
@@ -24,7 +30,30 @@ from .models import NumpyClient, init_parameters, loss_and_accuracy
 from .privacy import DistributedDP, LocalDP
 from .simulation import Simulation
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 DP_CHOICES = ("none", "local", "distributed")
+PLAIN = "plain FedAvg"  # the label of the unprotected reference run
+CLIP = 1.0  # the L∞ bound on every update of the runs without DP
+DP_L2_CLIP = 1.0  # the L2 bound on every update of the DP run
+#: import name -> distribution, for every module of the ``demo`` extra
+DEMO_EXTRA = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "tqdm": "tqdm"}
+INSTALL_DEMO = "pip install 'secagg[demo]' (or run `make demo`, which installs it)"
+
+
+def _missing_extras() -> list[str]:
+    """The distributions of the demo extra that are not installed."""
+    return [dist for module, dist in DEMO_EXTRA.items() if importlib.util.find_spec(module) is None]
+
+
+def _extra(module: str) -> ModuleType:
+    """Import ``module`` of the demo extra, or raise an ImportError saying how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"the demo needs {DEMO_EXTRA[module.split('.')[0]]}: "
+                          f"{INSTALL_DEMO}") from exc
 
 
 def _positive_int(text: str) -> int:
@@ -102,18 +131,19 @@ def make_setup(args: argparse.Namespace) -> Setup:
 
 def run_one(label: str, args: argparse.Namespace, setup: Setup, aggregator: str,
             dp: LocalDP | DistributedDP | None) -> FedAvgResult:
-    """One training run with a progress bar and a line per round."""
-    from tqdm import tqdm  # noqa: PLC0415 - demo extra
-
+    """One training run with a progress bar (on a terminal only) and a line per round."""
+    tqdm = _extra("tqdm").tqdm
     agg = make_aggregator(aggregator)
     if isinstance(agg, SecAggAggregator):  # the parameter finder plans for the drop rate it sees
         agg.expected_dropout = min(0.3, args.dropout + 0.05)
     sim = Simulation(clients_per_round=min(args.per_round, args.clients), dropout=args.dropout,
                      deadline=args.deadline, seed=args.seed)
-    config = FedAvgConfig(aggregator=agg, dp=dp, rounds=args.rounds, clip=1.0,
+    config = FedAvgConfig(aggregator=agg, dp=dp, rounds=args.rounds,
+                          clip=None if dp is not None else CLIP,
                           max_weight=max(len(c.y) for c in setup.clients), simulation=sim)
-    bar = tqdm(total=args.rounds, desc=f"{label:>12}", disable=args.quiet, leave=False,
-               file=sys.stderr)
+    # a bar redraws itself with \r: only on a terminal, or it interleaves with the lines
+    bar = tqdm(total=args.rounds, desc=f"{label:>12}", leave=False, file=sys.stderr,
+               disable=args.quiet or not sys.stderr.isatty())
 
     def on_round(record) -> None:
         bar.update(1)
@@ -134,43 +164,127 @@ def _evaluate(params, setup: Setup):
 
 def _dp_config(name: str) -> LocalDP | DistributedDP | None:
     if name == "local":
-        return LocalDP(epsilon=8.0, delta=1e-5, l2_clip=1.0)
+        return LocalDP(epsilon=8.0, delta=1e-5, l2_clip=DP_L2_CLIP)
     if name == "distributed":
-        return DistributedDP(noise_multiplier=1.0, l2_clip=1.0, delta=1e-5)
+        return DistributedDP(noise_multiplier=1.0, l2_clip=DP_L2_CLIP, delta=1e-5)
     return None
 
 
 def plot(runs: dict[str, History], path: Path, title: str) -> Path:
-    """Accuracy per round, one line per run, saved as a PNG."""
-    import matplotlib  # noqa: PLC0415 - demo extra
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=120)
-    plain_style = dict(color="0.3", linestyle="--", linewidth=1.6, zorder=4)
-    for label, history in runs.items():
-        xs = [r.round for r in history if r.accuracy is not None]
-        ys = [100 * r.accuracy for r in history if r.accuracy is not None]
-        style = plain_style if label == "plain FedAvg" else dict(linewidth=2.4, alpha=0.85)
-        eps = history.records[-1].epsilon if history.records else None
-        final = f" ({ys[-1]:.1f}%" + (f", ε={eps:.1f}" if eps is not None else "") + ")" if ys else ""
-        ax.plot(xs, ys, label=f"{label}{final}", **style)
-        skipped = [r.round for r in history if r.skipped]
-        if skipped:
-            ax.scatter(skipped, [ys[xs.index(s)] for s in skipped if s in xs], marker="x",
-                       color="crimson", zorder=3, label=f"{label}: round skipped")
-    ax.set_xlabel("round")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=10)
-    ax.set_ylim(0, 100)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+    """The figure of :func:`figure`, saved as a PNG at ``path``."""
+    fig = figure(runs, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
+    _extra("matplotlib.pyplot").close(fig)
     return path
+
+
+def figure(runs: dict[str, History], title: str) -> Figure:
+    """Accuracy per round on top; below, each run's aggregation cost per round (compute seconds,
+    megabytes) against the plain run's, and, when a run has DP, its ε."""
+    _extra("matplotlib").use("Agg")
+    with_dp = {k: h for k, h in runs.items() if any(r.epsilon is not None for r in h)}
+    fig = _extra("matplotlib.pyplot").figure(figsize=(12, 8), dpi=110, layout="constrained")
+    grid = fig.add_gridspec(2, 3 if with_dp else 2, height_ratios=(1.2, 1))
+    styles = _styles(runs)
+    _accuracy_panel(fig.add_subplot(grid[0, :]), runs, styles)
+    jit = "the first secure round includes one-off JIT compilation" if set(runs) - {PLAIN} else None
+    _cost_panel(fig.add_subplot(grid[1, 0]), runs, styles, _seconds,
+                "aggregation compute per round", "seconds (log scale)", "{:.3g} s in all", jit)
+    _cost_panel(fig.add_subplot(grid[1, 1]), runs, styles, _megabytes,
+                "aggregation traffic per round", "MB sent + received", "{:.2f} MB in all")
+    if with_dp:
+        _epsilon_panel(fig.add_subplot(grid[1, 2]), with_dp, styles)
+    fig.suptitle(title, fontsize=12)
+    return fig
+
+
+def _styles(runs: dict[str, History]) -> dict[str, dict]:
+    """One look per run in every panel: the plain reference grey and dashed, on top."""
+    colours = iter(["tab:blue", "tab:orange", "tab:green", "tab:purple"])
+    return {label: dict(color="0.25", linestyle="--", linewidth=1.6, zorder=4) if label == PLAIN
+            else dict(color=next(colours), linewidth=2.4, alpha=0.85) for label in runs}
+
+
+def _accuracy_panel(ax, runs: dict[str, History], styles: dict[str, dict]) -> None:
+    """Test accuracy per round; skipped rounds marked; the quantization bound as a note."""
+    for label, history in runs.items():
+        points = [(r.round, 100 * r.accuracy) for r in history if r.accuracy is not None]
+        if not points:
+            continue
+        ax.plot(*zip(*points, strict=True), label=f"{label} (final {points[-1][1]:.1f}%)",
+                **styles[label])
+        skipped = [(x, y) for x, y in points if history.records[x - 1].skipped]
+        if skipped:
+            ax.scatter(*zip(*skipped, strict=True), marker="x", color="crimson", zorder=5,
+                       label=f"{label}: round skipped")
+    ax.set(xlabel="round", ylabel="test accuracy (%)", ylim=(0, 100), title="test accuracy")
+    _finish(ax, legend=dict(loc="best", title=_bound_note(runs), title_fontsize=8))
+
+
+def _finish(ax, legend: dict) -> None:
+    """Integer rounds on x, a light grid, the legend."""
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - demo extra, loaded by plot()
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend(**legend)
+
+
+def _bound_note(runs: dict[str, History]) -> str:
+    """Why the secure and plain curves coincide: the secure mean's distance to the plain one."""
+    secure = [(k, h) for k, h in runs.items() if k != PLAIN and h.records
+              and h.records[0].epsilon is None and h.records[0].stats.get("bits")]
+    if not secure:
+        return ""
+    label, history = secure[0]
+    bound = max((r.quantization_bound for r in history if not r.skipped), default=0.0)
+    return (f"{label} and {PLAIN} overlap: the secure mean is within\n{bound:.1e} of the "
+            "plain one per coordinate (fixed-point rounding)")
+
+
+def _seconds(history: History) -> list[float]:
+    return [r.seconds for r in history]
+
+
+def _megabytes(history: History) -> list[float]:
+    return [(r.bytes_up + r.bytes_down) / 1e6 for r in history]
+
+
+def _cost_panel(ax, runs: dict[str, History], styles: dict[str, dict], values, title: str,
+                ylabel: str, total: str, note: str | None = None) -> None:
+    """One cost per round for every run, the run's total in its legend entry."""
+    plain = sum(values(runs[PLAIN])) if PLAIN in runs else 0.0
+    for label, history in runs.items():
+        ys = values(history)
+        ratio = f" ({_times(sum(ys) / plain)} plain)" if label != PLAIN and plain > 0 else ""
+        ax.plot([r.round for r in history], ys, label=f"{label}: {total.format(sum(ys))}{ratio}",
+                **styles[label])
+    if "log" in ylabel:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set(xlabel="round", ylabel=ylabel, title=title)
+    # below the panel: inside, the totals would hide the lines of a narrow panel
+    _finish(ax, legend=dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8,
+                            title=note, title_fontsize=8, frameon=False))
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
+
+
+def _epsilon_panel(ax, runs: dict[str, History], styles: dict[str, dict]) -> None:
+    """ε spent so far against the server, for each run with DP."""
+    for label, history in runs.items():
+        points = [(r.round, r.epsilon) for r in history if r.epsilon is not None]
+        delta = history.records[-1].delta
+        text = f"{label}: ε={points[-1][1]:.2f} at δ={delta:g}"
+        ax.plot(*zip(*points, strict=True), label=text, **styles[label])
+    ax.set(xlabel="round", ylabel="ε spent so far", title="privacy against the server")
+    ax.set_ylim(bottom=0)
+    _finish(ax, legend=dict(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8,
+                            frameon=False))
 
 
 def _pct(value: float | None) -> str:
@@ -180,7 +294,7 @@ def _pct(value: float | None) -> str:
 def summary(args: argparse.Namespace, runs: dict[str, History], secure_label: str,
             dp_label: str | None, wall: float, png: Path) -> str:
     """The closing lines: final accuracies, secure-aggregation cost, where the plot is."""
-    secure, plain = runs[secure_label], runs["plain FedAvg"]
+    secure, plain = runs[secure_label], runs[PLAIN]
     record = next((r for r in secure if r.stats.get("threshold")), None)
     stats = record.stats if record is not None else {}
     graph = ""
@@ -200,7 +314,9 @@ def summary(args: argparse.Namespace, runs: dict[str, History], secure_label: st
         f"{secure.total_seconds:.2f} s compute, "
         f"{secure.total_bytes / 1e6:.2f} MB sent and received, "
         f"{len(secure.skipped)} round(s) skipped",
+        *_plain_cost(args, plain),
         f"quantization bound: |secure mean - plain mean| < {bound:.2e} per coordinate",
+        _clipping(secure, f"clip at ±{CLIP} per coordinate"),
     ]
     if dp_label is not None:
         hist = runs[dp_label]
@@ -208,8 +324,26 @@ def summary(args: argparse.Namespace, runs: dict[str, History], secure_label: st
         eps_text = "n/a" if eps is None else f"{eps:.2f}"
         lines.append(f"with {args.dp} DP: final accuracy {_pct(hist.final_accuracy)}, "
                      f"epsilon = {eps_text} at delta = 1e-5 after {args.rounds} rounds")
+        lines.append(_clipping(hist, f"with {args.dp} DP, L2 clip at {DP_L2_CLIP}"))
     lines += [f"plot: {png}", f"wall time: {wall:.1f} s"]
     return "\n".join(lines)
+
+
+def _plain_cost(args: argparse.Namespace, plain: History) -> list[str]:
+    """The unprotected run's cost, beside the secure one's (nothing when they are the same run)."""
+    if args.aggregator == "plain":
+        return []
+    return [f"plain FedAvg aggregation: {plain.total_seconds:.2f} s compute, "
+            f"{plain.total_bytes / 1e6:.2f} MB sent and received"]
+
+
+def _clipping(history: History, rule: str) -> str:
+    """How often the clip changed an update: the mean and the largest fraction per round."""
+    fractions = [r.clipped_fraction for r in history if r.clipped_fraction is not None]
+    if not fractions:
+        return f"{rule}: no update sent"
+    return (f"{rule}: changed {sum(fractions) / len(fractions):.1%} of the updates per round "
+            f"({max(fractions):.1%} at most)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,11 +351,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.per_round < 2 and args.aggregator != "plain":
         build_parser().error("--per-round must be >= 2 for secure aggregation")
+    missing = _missing_extras()
+    if missing:
+        raise SystemExit(f"python -m fl_integration.demo needs {', '.join(missing)} (the demo "
+                         f"extra): {INSTALL_DEMO}")
     logging.basicConfig(level=logging.ERROR)
     start = time.perf_counter()
     setup = make_setup(args)
     runs: dict[str, History] = {}  # plotted in this order: the plain reference last, on top
-    secure_label = "plain FedAvg"
+    secure_label = PLAIN
     if args.aggregator != "plain":
         secure_label = args.aggregator
         runs[secure_label] = run_one(secure_label, args, setup, args.aggregator, None).history
@@ -229,10 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dp != "none":
         dp_label = f"{args.aggregator} + {args.dp} DP"
         runs[dp_label] = run_one(dp_label, args, setup, args.aggregator, _dp_config(args.dp)).history
-    runs["plain FedAvg"] = run_one("plain FedAvg", args, setup, "plain", None).history
+    runs[PLAIN] = run_one(PLAIN, args, setup, "plain", None).history
     title = (f"FedAvg on digits: {args.clients} clients, {min(args.per_round, args.clients)}/round, "
              f"{args.dropout:.0%} dropout, Dirichlet alpha={args.alpha}")
-    png = plot(runs, args.out / "accuracy.png", title)
+    png = plot(runs, args.out / "fedavg.png", title)
     print(summary(args, runs, secure_label, dp_label, time.perf_counter() - start, png))
     return 0
 

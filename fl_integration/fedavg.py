@@ -1,13 +1,15 @@
 """FedAvg driven over any aggregator: sample, train locally, aggregate securely, update, evaluate.
 
-``run_fedavg(clients, initial_parameters, FedAvgConfig(aggregator="secagg+", dp=None))`` is
-the whole API: switching aggregation or DP is one argument. A round whose protocol aborts
+``run_fedavg(clients, initial_parameters, FedAvgConfig(aggregator="secagg+", clip=1.0))`` is
+the whole API: switching aggregation is one argument, and so is DP (``dp=LocalDP(...)`` in place
+of ``clip``: its ``l2_clip`` bounds the updates). A round whose protocol aborts
 (fewer than t survivors at some stage) is recorded as skipped and leaves the model unchanged.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from secagg.csprng import RandomSource
-from secagg.errors import AbortError, EncodingError
+from secagg.errors import AbortError, ConfigError, EncodingError
 
-from .aggregators import AggregateResult, Aggregator, RoundContext, make_aggregator
+from .aggregators import AGGREGATORS, AggregateResult, Aggregator, RoundContext, make_aggregator
 from .client import Client, Parameters, has_evaluate
 from .history import History, RoundRecord
 from .params import ParamSpec, flatten, unflatten
@@ -34,19 +36,22 @@ EvaluateFn = Callable[[Parameters], tuple[float, Mapping[str, Any]]]  # -> (loss
 
 @dataclass(frozen=True, kw_only=True)
 class FedAvgConfig:
-    """How to train: the aggregator, DP, encoding, and the simulated federation.
+    """How to train: the aggregator, DP, encoding, and the simulated federation; validated here.
 
-    ``clip`` bounds every coordinate of an update (L∞; applied to every aggregator so that plain
-    and secure runs average the same vectors). ``max_weight`` is the public bound on a client's
-    weight (its example count; larger counts are capped). ``bits`` is the modulus of the secure
-    sum: with ``n`` clients the encoder's step is ``n * clip / 2^(bits-1)``.
+    ``clip`` is the public bound on every coordinate of an update (L∞), applied with every
+    aggregator so that plain and secure runs average the same vectors; it has no default, since a
+    bound below the updates silently shrinks them (each round records how many it changed, in
+    ``RoundRecord.clipped_fraction``, and logs a warning). With ``dp`` the bound is the DP
+    config's ``l2_clip`` and ``clip`` must be left out. ``max_weight`` is the public bound on a
+    client's weight (its example count; larger counts are capped). ``bits`` is the modulus of the
+    secure sum: with ``n`` clients the encoder's step is ``n * clip / 2^(bits-1)``.
     """
 
     aggregator: str | Aggregator = "secagg+"
     dp: LocalDP | DistributedDP | None = None
     rounds: int = 10
     bits: int = 32
-    clip: float = 1.0
+    clip: float | None = None
     max_weight: float = 1000.0
     server_lr: float = 1.0
     simulation: Simulation = field(default_factory=Simulation)
@@ -54,12 +59,56 @@ class FedAvgConfig:
     rng: RandomSource | None = field(default=None, compare=False)  # crypto randomness; None = OS
 
     def __post_init__(self) -> None:
-        if not isinstance(self.rounds, int) or self.rounds < 0:
-            raise ValueError(f"rounds must be an int >= 0, got {self.rounds!r}")
-        if not (self.clip > 0 and self.max_weight > 0):
-            raise ValueError("clip and max_weight must be > 0")
+        _check_aggregator(self.aggregator)
         if self.dp is not None and not isinstance(self.dp, LocalDP | DistributedDP):
-            raise ValueError("dp must be None, LocalDP(...) or DistributedDP(...)")
+            raise ConfigError(f"dp must be None, LocalDP(...) or DistributedDP(...), got {self.dp!r}")
+        _check_int("rounds", self.rounds, 0, None)
+        _check_int("bits", self.bits, 8, 64)
+        _check_clip(self.clip, self.dp)
+        for name in ("max_weight", "server_lr"):
+            _check_positive(name, getattr(self, name))
+        if not isinstance(self.simulation, Simulation):
+            raise ConfigError(f"simulation must be a Simulation(...), got {self.simulation!r}")
+        if not isinstance(self.fit_config, Mapping):
+            raise ConfigError(f"fit_config must be a mapping, got {self.fit_config!r}")
+
+
+def _check_aggregator(aggregator: object) -> None:
+    """A backend name from ``AGGREGATORS``, or an object with ``aggregate`` and ``stages``."""
+    if isinstance(aggregator, str):
+        if aggregator not in AGGREGATORS:
+            raise ConfigError(f"aggregator must be one of {', '.join(map(repr, AGGREGATORS))} "
+                              f"(or an Aggregator object), got {aggregator!r}")
+    elif not (callable(getattr(aggregator, "aggregate", None)) and hasattr(aggregator, "stages")):
+        raise ConfigError(f"aggregator must be one of {', '.join(map(repr, AGGREGATORS))} or an "
+                          f"object with aggregate() and stages, got {aggregator!r}")
+
+
+def _check_clip(clip: object, dp: object) -> None:
+    """Required without DP (a positive finite number); left out with DP, whose l2_clip rules."""
+    if dp is not None:
+        if clip is not None:
+            raise ConfigError(f"clip must be left out with dp: {type(dp).__name__}.l2_clip "
+                              f"bounds the updates, got clip={clip!r}")
+        return
+    if clip is None:
+        raise ConfigError("clip is required: the public bound on every coordinate of a client's "
+                          "update (L∞, applied with every aggregator), e.g. clip=1.0; updates "
+                          "beyond it are clipped and each round reports how many were")
+    _check_positive("clip", clip)
+
+
+def _check_int(name: str, value: object, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+            high is not None and value > high):
+        allowed = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
+        raise ConfigError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
 
 
 @dataclass
@@ -104,7 +153,8 @@ class _Run:
         """One round from global vector ``flat``; returns the new vector and the record."""
         plan = plan_round(self.config.simulation, r, self.ids, self.aggregator.stages)
         record = RoundRecord(round=r, sampled=plan.sampled)
-        updates, weights = self._train(r, plan, flat, spec)
+        updates, weights, clipped = self._train(r, plan, flat, spec)
+        self._note_clipping(record, len(clipped), len(updates))
         made: list[Codec] = []
         ctx = RoundContext(r, plan, self._codec_factory(flat.size, made),
                            integer_only=isinstance(self.config.dp, DistributedDP),
@@ -123,43 +173,62 @@ class _Run:
         return flat, record
 
     def _train(self, r: int, plan: RoundPlan, flat: np.ndarray, spec: ParamSpec
-               ) -> tuple[dict[int, np.ndarray], dict[int, float]]:
-        """Local training of the clients whose input will be sent; clip (and privatize). A
-        client whose update or weight is refused (``EncodingError``) drops out of this round at
-        masked_input, as if its upload were lost: logged, left out of the survivors, run goes on."""
+               ) -> tuple[dict[int, np.ndarray], dict[int, float], set[int]]:
+        """Local training of the clients whose input will be sent; clip (and privatize), noting
+        whose update the clip changed. A client whose update or weight is refused
+        (``EncodingError``) drops out of this round at masked_input, as if its upload were lost:
+        logged, left out of the survivors, run goes on."""
         params = unflatten(flat, spec)
         fit_config = {"round": r, **self.config.fit_config}
-        updates, weights = {}, {}
+        updates, weights, clipped = {}, {}, set()
         for cid in sorted(plan.input_survivors()):
             new, n_examples, _ = self.clients[cid - 1].fit([p.copy() for p in params], fit_config)
             try:
-                updates[cid], weights[cid] = self._prepare(new, flat), self._weight(n_examples)
+                update, was_clipped = self._prepare(new, flat)
+                weights[cid] = self._weight(n_examples)
             except EncodingError as exc:
                 log.warning("round %d: client %d refused, counted as a dropout: %s", r, cid, exc)
                 lost = plan.dropouts.get("masked_input", frozenset())
                 plan.dropouts["masked_input"] = lost | {cid}  # the secure protocols see it too
-        return updates, weights
+                continue
+            updates[cid] = update
+            if was_clipped:
+                clipped.add(cid)
+        return updates, weights, clipped
 
-    def _prepare(self, new: Parameters, flat: np.ndarray) -> np.ndarray:
+    def _prepare(self, new: Parameters, flat: np.ndarray) -> tuple[np.ndarray, bool]:
         """Client-side: the update ``new - flat``, refused (``EncodingError``) unless it is finite
         and real, before a clip could turn inf into the bound or a cast drop an imaginary part;
-        then local DP noise and the L∞ clip every aggregator sees."""
+        then local DP noise and the L∞ clip every aggregator sees. Also: did the clip change it."""
         if any(np.asarray(p).dtype.kind not in "biuf" for p in new):
             raise EncodingError("client update must hold real numbers (not complex or objects)")
         update = flatten(new)[0] - flat
         if not np.isfinite(update).all():
             raise EncodingError("client update must be finite (it holds NaN or inf)")
         dp_config = self.config.dp
-        if isinstance(dp_config, DistributedDP):
-            return update  # the DP codec clips to L2 norm and noises in the integer domain
+        if isinstance(dp_config, DistributedDP):  # the DP codec clips to L2 norm, noises in Z
+            return update, _l2_above(update, dp_config.l2_clip)
         if isinstance(dp_config, LocalDP):
-            return np.clip(dp_config.privatize(update, self.config.rng), -self._linf, self._linf)
-        return np.clip(update, -self.config.clip, self.config.clip)
+            noisy = dp_config.privatize(update, self.config.rng)
+            bites = _l2_above(update, dp_config.l2_clip) or _linf_above(noisy, self._linf)
+            return np.clip(noisy, -self._linf, self._linf), bites
+        return np.clip(update, -self._linf, self._linf), _linf_above(update, self._linf)
+
+    def _note_clipping(self, record: RoundRecord, clipped: int, sent: int) -> None:
+        """Record the fraction of this round's updates the clip changed; warn once if any."""
+        record.clipped_fraction = clipped / sent if sent else None
+        if clipped:
+            log.warning("round %d: the clip changed %d of %d client updates (%s); they move the "
+                        "model by less than they asked", record.round, clipped, sent,
+                        _clip_rule(self.config))
 
     @property
     def _linf(self) -> float:
         dp_config = self.config.dp
-        return dp_config.linf_bound if isinstance(dp_config, LocalDP) else self.config.clip
+        if isinstance(dp_config, LocalDP):
+            return dp_config.linf_bound
+        assert self.config.clip is not None  # FedAvgConfig requires it without DP
+        return self.config.clip
 
     def _weight(self, n_examples: int) -> float:
         """Client-side: the example count as a weight in [0, max_weight]; ``EncodingError`` for
@@ -224,6 +293,21 @@ class _Run:
         accs = [(_accuracy(m), n) for _, n, m in results]
         if all(a is not None for a, _ in accs):
             record.accuracy = sum(a * n for a, n in accs) / total  # type: ignore[operator]
+
+
+def _l2_above(update: np.ndarray, bound: float) -> bool:
+    return float(np.linalg.norm(update)) > bound
+
+
+def _linf_above(update: np.ndarray, bound: float) -> bool:
+    return bool(update.size) and float(np.abs(update).max()) > bound
+
+
+def _clip_rule(config: FedAvgConfig) -> str:
+    """Which bound clipped, and which setting sets it, for the warning."""
+    if config.dp is not None:
+        return f"L2 norm above {config.dp.l2_clip:g}, {type(config.dp).__name__}.l2_clip"
+    return f"a coordinate beyond ±{config.clip:g}, FedAvgConfig.clip"
 
 
 def _accuracy(metrics: Mapping[str, Any]) -> float | None:

@@ -14,6 +14,11 @@ class RoundRecord:
     amplification by subsampling. Under distributed DP it assumes every round's sum held at least
     ``honest_shares`` noise shares unknown to the server and to the ``colluders`` clients it may
     collude with (None: the aggregation did not state a bound).
+
+    ``clipped_fraction`` is the fraction of the clients that sent an update this round whose
+    update the clip changed (L∞ ``FedAvgConfig.clip``, or the DP config's L2 ``l2_clip``); None
+    when no client sent one. The simulation measures it on the clients' side: a deployed server
+    would not learn it.
     """
 
     round: int
@@ -27,6 +32,7 @@ class RoundRecord:
     bytes_up: int = 0
     bytes_down: int = 0
     quantization_bound: float = 0.0
+    clipped_fraction: float | None = None
     epsilon: float | None = None
     delta: float | None = None
     honest_shares: int | None = None
@@ -41,8 +47,9 @@ class RoundRecord:
         head = f"round {self.round:3d}  acc {acc}  clients {len(self.survivors):3d}/{len(self.sampled):<3d}"
         if self.skipped:
             return f"{head}  SKIPPED: {self.skipped}"
+        clipped = "" if self.clipped_fraction is None else f"  clipped {self.clipped_fraction:4.0%}"
         return (f"{head}  agg {self.seconds:6.3f}s  {(self.bytes_up + self.bytes_down) / 1e6:7.2f} MB"
-                f"{eps}")
+                f"{clipped}{eps}")
 
     def _assumption(self) -> str:
         """What the ε assumes under distributed DP: honest noise shares and stated colluders."""

@@ -22,6 +22,7 @@ import numpy as np
 
 from secagg.csprng import RandomSource
 from secagg.encoding import FixedPointEncoder
+from secagg.errors import EncodingError
 
 
 class Codec(Protocol):
@@ -74,7 +75,7 @@ class WeightedEncoding:
     def encode(self, update: np.ndarray, weight: float, rng: RandomSource | None = None) -> np.ndarray:
         """The client's integer vector: encoded ``(w/W) * update`` then encoded ``w`` (length m+1)."""
         if not 0 <= weight <= self.max_weight:
-            raise ValueError(f"weight must be in [0, max_weight={self.max_weight}], got {weight}")
+            raise EncodingError(f"weight must be in [0, max_weight={self.max_weight}], got {weight}")
         scaled = np.asarray(update, dtype=np.float64) * (weight / self.max_weight)
         head = self.update.encode(scaled, rng=rng)
         tail = self.weight.encode(np.array([float(weight)]), rng=rng)

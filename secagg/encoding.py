@@ -10,14 +10,22 @@ Precision above 53 bits: encoding multiplies in float64, so once |x·scale| >= 2
 already an integer (rounded to nearest, relative error <= 2^-53) and stochastic rounding has
 nothing left to round; decoding converts int64 sums to float64 with the same relative error.
 Larger moduli therefore buy headroom for many summands or noise, not resolution beyond float64.
+
+An encoder and a round's config must agree: ``bits`` equal to the round's ``modulus_bits`` and
+``max_summands`` at least its client count. :meth:`FixedPointEncoder.for_round` builds the encoder
+from the config, and ``encode``/``decode_sum`` take ``config=`` to refuse one that does not fit.
+The config is duck-typed (anything with ``modulus_bits`` and ``client_ids``, as
+``protocols.SecAggConfig``): this module sits below ``protocols`` and does not import it.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Protocol
 
 import numpy as np
 
@@ -26,6 +34,16 @@ from .errors import EncodingError
 from .prg import dtype_for_bits
 
 _UNIT = 2.0**-53
+
+
+class RoundShape(Protocol):
+    """What the encoder reads from a round's config (``protocols.SecAggConfig`` has both)."""
+
+    @property
+    def modulus_bits(self) -> int: ...
+
+    @property
+    def client_ids(self) -> Sequence[int]: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,21 +120,53 @@ class FixedPointEncoder:
         return cls(bits=bits, clip=clip, scale=scale, max_summands=max_summands,
                    noise_bound=noise_bound)
 
+    @classmethod
+    def for_round(cls, config: RoundShape, clip: float, noise_bound: float = 0.0
+                  ) -> FixedPointEncoder:
+        """The finest encoder for ``config``'s round: its ``modulus_bits``, and room for the sum
+        of all its clients (:meth:`fit` with both read from the config, so they cannot disagree)."""
+        bits, n = _round_shape(config)
+        return cls.fit(bits, clip, n, noise_bound)
+
+    def check(self, config: RoundShape) -> None:
+        """Refuse a round this encoder does not fit (``EncodingError`` naming both values): its
+        sums are taken mod 2^modulus_bits, so the widths must be equal, and it may sum every client."""
+        bits, n = _round_shape(config)
+        if bits != self.bits:
+            raise EncodingError(
+                f"encoder bits={self.bits} but the round's config has modulus_bits={bits}: "
+                f"sums are taken mod 2^{bits} and would not decode; build the encoder with "
+                f"FixedPointEncoder.for_round(config, clip) or fit it with bits={bits}"
+            )
+        if n > self.max_summands:
+            raise EncodingError(
+                f"encoder max_summands={self.max_summands} but the round has {n} clients: their "
+                f"sum could wrap; build the encoder with FixedPointEncoder.for_round(config, clip)"
+            )
+
     @property
     def resolution(self) -> float:
         """Worst-case rounding error of one coordinate of one encoding (1/scale)."""
         return 1.0 / self.scale
 
-    def encode(self, x: np.ndarray, rng: RandomSource | None = None) -> np.ndarray:
-        """Clip to [−clip, clip], scale, round stochastically and embed in Z_{2^bits}."""
+    def encode(self, x: np.ndarray, rng: RandomSource | None = None, *,
+               config: RoundShape | None = None) -> np.ndarray:
+        """Clip to [−clip, clip], scale, round stochastically and embed in Z_{2^bits}; with
+        ``config``, first refuse a round the encoder does not fit (:meth:`check`)."""
+        if config is not None:
+            self.check(config)
         values = np.asarray(x, dtype=np.float64)
         if not np.isfinite(values).all():
             raise EncodingError("cannot encode NaN or infinite values")
         scaled = np.clip(values, -self.clip, self.clip) * self.scale
         return embed_signed(stochastic_round(scaled, rng), self.bits)
 
-    def decode_sum(self, y: np.ndarray, count: int = 1) -> np.ndarray:
-        """Decode the modular sum of ``count`` encodings back to floats."""
+    def decode_sum(self, y: np.ndarray, count: int = 1, *,
+                   config: RoundShape | None = None) -> np.ndarray:
+        """Decode the modular sum of ``count`` encodings back to floats; with ``config``, first
+        refuse a round the encoder does not fit (:meth:`check`)."""
+        if config is not None:
+            self.check(config)
         if not 1 <= count <= self.max_summands:
             raise EncodingError(f"count must be in [1, {self.max_summands}], got {count}")
         return unembed_signed(y, self.bits).astype(np.float64) / self.scale
@@ -193,6 +243,17 @@ def _largest_scale(bits: int, clip: float, n: int, noise_bound: float) -> float 
             return scale
         scale = math.nextafter(scale, 0.0)
     return None
+
+
+def _round_shape(config: RoundShape) -> tuple[int, int]:
+    """(modulus bits, client count) of a round's config, or ``EncodingError`` if it has none."""
+    try:
+        return operator.index(config.modulus_bits), len(config.client_ids)
+    except (AttributeError, TypeError):
+        raise EncodingError(
+            f"expected a round config with modulus_bits and client_ids (a protocols.SecAggConfig), "
+            f"got {type(config).__name__}"
+        ) from None
 
 
 def _check_bits(bits: int) -> None:

@@ -16,9 +16,9 @@ def test_paillier_round_equals_plain_step_within_bound():
     clients = make_shift_clients(10, DIM, seed=8)
     agg = PaillierAggregator(key_bits=512, allow_insecure_key_size=True)
     sim = Simulation(clients_per_round=8, dropout=0.25, seed=4)
-    res = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=agg, rounds=2, max_weight=50,
+    res = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=agg, clip=1.0, rounds=2, max_weight=50,
                                                          simulation=sim))
-    plain = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator="plain", rounds=2,
+    plain = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator="plain", clip=1.0, rounds=2,
                                                            max_weight=50, simulation=sim))
     assert [r.survivors for r in res.history] == [r.survivors for r in plain.history]
     assert all(r.skipped is None and r.bytes_up > 0 for r in res.history)
@@ -27,7 +27,7 @@ def test_paillier_round_equals_plain_step_within_bound():
     bound = sum(r.quantization_bound for r in res.history)
     diff = flatten(res.parameters)[0] - flatten(plain.parameters)[0]
     assert np.abs(diff).max() < bound < 1e-5
-    one = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=agg, rounds=1, max_weight=50,
+    one = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=agg, clip=1.0, rounds=1, max_weight=50,
                                                          simulation=sim))
     got = flatten(one.parameters)[0]
     want = expected_step(clients, one.history.records[0].survivors)

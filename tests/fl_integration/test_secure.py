@@ -97,7 +97,7 @@ def test_malicious_mode_round():
 def test_fedavg_round_equals_plain_step_within_bound(aggregator):
     clients = make_shift_clients(15, DIM, seed=4)
     sim = Simulation(clients_per_round=10, dropout=0.1, seed=2)
-    res = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=aggregator, rounds=1,
+    res = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=aggregator, clip=1.0, rounds=1,
                                                          max_weight=50, simulation=sim))
     rec = res.history.records[0]
     assert rec.skipped is None and rec.bytes_up > 0 and rec.seconds > 0
@@ -110,7 +110,7 @@ def test_same_seed_plain_and_secure_reach_the_same_model():
     clients = make_shift_clients(20, DIM, seed=5)
     sim = Simulation(clients_per_round=8, dropout=0.1, seed=9)
     runs = {
-        name: run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=name, rounds=4,
+        name: run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator=name, clip=1.0, rounds=4,
                                                              max_weight=50, simulation=sim))
         for name in ("plain", "secagg")
     }
@@ -126,7 +126,7 @@ def test_abort_skips_round_and_keeps_model():
     # 3 of 6 late at masked_input: t = 5 for n = 6, so the round must abort there
     sim = Simulation(clients_per_round=6, deadline=1.0,
                      latency=lambda r, c, s: 5.0 if (r == 1 and c <= 3 and s == "masked_input") else 0.1)
-    res = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator="secagg", rounds=2,
+    res = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator="secagg", clip=1.0, rounds=2,
                                                          max_weight=50, simulation=sim),
                      evaluate_fn=lambda p: (0.0, {"accuracy": float(np.abs(flatten(p)[0]).sum())}))
     first, second = res.history.records

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -126,3 +127,43 @@ def test_embedding_refuses_inputs_that_would_wrap_silently() -> None:
         stochastic_round(np.array([np.inf]))
     with pytest.raises(EncodingError):
         stochastic_round(np.array([2.0**63]))
+
+
+def _round(bits: int, n: int) -> SimpleNamespace:
+    """A round config as the encoder sees it (duck-typed: secagg does not import protocols)."""
+    return SimpleNamespace(modulus_bits=bits, client_ids=tuple(range(1, n + 1)))
+
+
+def test_an_encoder_of_another_width_than_the_round_is_refused_naming_both() -> None:
+    narrow = FixedPointEncoder.fit(16, 1.0, 4)
+    x = np.array([0.5, -0.25])
+    for call in (lambda: narrow.check(_round(32, 4)),
+                 lambda: narrow.encode(x, config=_round(32, 4)),
+                 lambda: narrow.decode_sum(np.zeros(2, dtype=np.uint16), 4, config=_round(32, 4))):
+        with pytest.raises(EncodingError, match=r"bits=16 .*modulus_bits=32"):
+            call()
+    narrow.check(_round(16, 4))  # the same width and no more clients than max_summands: fine
+    narrow.check(_round(16, 3))
+
+
+def test_an_encoder_fitted_for_fewer_clients_than_the_round_is_refused() -> None:
+    enc = FixedPointEncoder.fit(32, 1.0, 4)
+    with pytest.raises(EncodingError, match="max_summands=4 but the round has 5 clients"):
+        enc.encode(np.zeros(3), config=_round(32, 5))
+
+
+def test_for_round_reads_bits_and_clients_from_a_real_config() -> None:
+    from protocols import SecAggConfig  # noqa: PLC0415 - the config users pass
+
+    config = SecAggConfig(client_ids=(1, 2, 3, 4, 5), vector_length=3, modulus_bits=24)
+    enc = FixedPointEncoder.for_round(config, clip=2.0, noise_bound=3.0)
+    assert enc == FixedPointEncoder.fit(24, 2.0, 5, 3.0)
+    enc.check(config)
+    with pytest.raises(EncodingError, match="bits=32 but the round's config has modulus_bits=24"):
+        FixedPointEncoder.fit(32, 2.0, 5).check(config)
+
+
+def test_a_config_without_modulus_bits_is_refused() -> None:
+    enc = FixedPointEncoder.fit(32, 1.0, 4)
+    with pytest.raises(EncodingError, match="modulus_bits and client_ids"):
+        enc.check(SimpleNamespace(value_bits=32))
