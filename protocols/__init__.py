@@ -32,13 +32,14 @@ from .paillier import (
 )
 from .params import GraphParameters, find_parameters
 from .server import SecAggServer
-from .simulate import RoundResult, simulate_round
-from .stages import Stage
+from .simulate import RoundResult, simulate_round, warm_up
+from .stages import Flow, Stage, flow_of, stages_of
 
 __all__ = [
     "AbortError",
     "AuthenticationError",
     "ConfigError",
+    "Flow",
     "GraphParameters",
     "LocalError",
     "MalformedMessage",
@@ -60,5 +61,8 @@ __all__ = [
     "WrongSession",
     "aggregate_paillier",
     "find_parameters",
+    "flow_of",
     "simulate_round",
+    "stages_of",
+    "warm_up",
 ]

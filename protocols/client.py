@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import nacl.signing
 import numpy as np
 
 from secagg import encryption, keys, labels, shamir
@@ -124,7 +125,7 @@ class SecAggClient:
         self,
         config: SecAggConfig,
         client_id: int,
-        signing_key: object | None = None,
+        signing_key: keys.SigningKeyPair | nacl.signing.SigningKey | None = None,
         verify_keys: Mapping[int, bytes] | None = None,
         *,
         rng: RandomSource | None = None,

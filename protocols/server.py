@@ -15,7 +15,8 @@ threads; the state machine itself stays single-threaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -92,6 +93,14 @@ class SecAggServer:
         return self._stage
 
     @property
+    def expected(self) -> frozenset[int]:
+        """The clients whose message of this stage may still come (a transport closes the stage
+        when this is empty, or at its deadline)."""
+        if self._stage not in _EXPECTED:
+            return frozenset()
+        return frozenset(self._senders() - self._inbox.keys())
+
+    @property
     def included(self) -> frozenset[int]:
         """U3: the clients whose inputs are in the sum (empty until masked inputs are closed)."""
         return frozenset(self._alive)
@@ -144,7 +153,7 @@ class SecAggServer:
             self._add_masked(message)  # type: ignore[arg-type]
         self._inbox[client_id] = message
 
-    def _senders(self) -> Container[int]:
+    def _senders(self) -> AbstractSet[int]:
         """Who may send in this stage: everyone, then U1, U2, U3 and (malicious) U4."""
         stage = self._stage
         if stage is Stage.ADVERTISE_KEYS:

@@ -160,3 +160,14 @@ def _stats(meter: _Meter, flow: Flow) -> dict[str, Any]:
     )
     stats["stages"] = stages
     return stats
+
+
+def warm_up(modulus_bits: int = 32) -> None:
+    """Load every compiled kernel a client or server calls, at this width, by one tiny round.
+
+    numba loads each kernel on first use (tenths of a second, more on a busy machine or with a
+    stale cache); a fresh process that pays it inside a stage can miss the stage's deadline.
+    Call this at start-up, before the round's clock runs."""
+    config = SecAggConfig(client_ids=(1, 2, 3, 4), vector_length=4, modulus_bits=modulus_bits)
+    inputs = {u: np.zeros(4, dtype=np.uint64) for u in config.client_ids}
+    simulate_round(config, inputs, {"masked_input": [4]})

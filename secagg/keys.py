@@ -200,6 +200,18 @@ class SigningKeyPair(_Secret):
         """A fresh signing key from the CSPRNG."""
         return cls(nacl.signing.SigningKey(resolve(rng).token_bytes(KEY_BYTES)))
 
+    @classmethod
+    def from_private_bytes(cls, seed: bytes) -> SigningKeyPair:
+        """The key of a 32-byte Ed25519 seed (what :meth:`private_bytes` returns), for a key
+        kept in a file on the device."""
+        if not isinstance(seed, bytes) or len(seed) != KEY_BYTES:
+            raise ValueError(f"an Ed25519 seed is {KEY_BYTES} bytes")
+        return cls(nacl.signing.SigningKey(seed))
+
+    def private_bytes(self) -> bytes:
+        """The 32-byte seed: store it as you would any private key (never send it)."""
+        return bytes(self._sk)
+
     def sign(self, label: bytes, message: bytes) -> bytes:
         """A 64-byte signature over ``label ‖ version ‖ message``."""
         return self._sk.sign(_signed_bytes(label, message)).signature

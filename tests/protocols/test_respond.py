@@ -53,3 +53,24 @@ def test_misuse_is_out_of_order_and_changes_nothing() -> None:
     with pytest.raises(OutOfOrder, match="input vector"):
         client.respond(b"anything")
     assert client.wants_input
+
+
+def test_the_server_says_whom_it_still_waits_for() -> None:
+    config = SecAggConfig(client_ids=range(1, 5), vector_length=3, session_id=SESSION)
+    server = SecAggServer(config)
+    clients = {u: SecAggClient(config, u) for u in config.client_ids}
+    assert server.expected == {1, 2, 3, 4}
+    server.receive(2, clients[2].respond())
+    assert server.expected == {1, 3, 4}
+    for u in (1, 3):
+        server.receive(u, clients[u].respond())
+    msgs = server.close_stage()  # 4 never advertised: it is not expected any more
+    assert server.expected == {1, 2, 3} == set(msgs)
+
+
+def test_a_signing_key_round_trips_through_its_seed() -> None:
+    key = SigningKeyPair.generate()
+    again = SigningKeyPair.from_private_bytes(key.private_bytes())
+    assert again.verify_key_bytes == key.verify_key_bytes and "private" not in repr(again)
+    with pytest.raises(ValueError):
+        SigningKeyPair.from_private_bytes(b"short")
