@@ -182,17 +182,24 @@ def test_unplanned_dropouts_around_a_target_abort_before_anything_is_revealed() 
     assert not attack.revealed[1] and not attack.recovered_input(target)
 
 
+def _target_with_corrupt_neighbours(n: int) -> tuple[SecAggConfig, Attack, list[int]]:
+    """A SecAgg+ round set up to masked input, whose client 1 has a corrupt neighbours (the
+    most the parameters allow); returns the config, the attack and client 1's neighbours."""
+    cfg = SecAggConfig.for_secagg_plus(range(1, n + 1), 4, session_id=SESSION)
+    attack = Attack(cfg)
+    attack.setup()
+    nbrs = sorted(attack.neighbors(1))
+    attack.corrupt = frozenset(nbrs[: cfg.corrupt_neighbors])
+    return cfg, attack, nbrs
+
+
 @pytest.mark.parametrize("n", [100, 140])
 def test_sparse_dropouts_beyond_the_budget_stop_the_round(n: int) -> None:
     """SecAgg+ at the finder's parameters: the target keeps a corrupt neighbours; dropping its
     other neighbours exceeds the budget D = ⌈δn⌉, so the server stops before the survivors are
     announced, and a server that announces them anyway meets clients that refuse."""
-    cfg = SecAggConfig.for_secagg_plus(range(1, n + 1), 4, session_id=SESSION)
-    attack = Attack(cfg)
-    attack.setup()
+    cfg, attack, nbrs = _target_with_corrupt_neighbours(n)
     target = 1
-    nbrs = sorted(attack.neighbors(target))
-    attack.corrupt = frozenset(nbrs[: cfg.corrupt_neighbors])
     dropped = set(nbrs) - attack.corrupt
     assert len(dropped) > cfg.max_dropouts
     assert isolate(attack, target, dropped) == "server"
@@ -207,12 +214,8 @@ def test_sparse_dropouts_beyond_the_budget_stop_the_round(n: int) -> None:
 def test_dropouts_within_the_budget_leave_an_honest_neighbour(n: int) -> None:
     """Within the budget the target keeps t surviving neighbours, at most a < t of them corrupt:
     the round completes with the exact sum and the target's input stays hidden."""
-    cfg = SecAggConfig.for_secagg_plus(range(1, n + 1), 4, session_id=SESSION)
-    attack = Attack(cfg)
-    attack.setup()
+    cfg, attack, nbrs = _target_with_corrupt_neighbours(n)
     target = 1
-    nbrs = sorted(attack.neighbors(target))
-    attack.corrupt = frozenset(nbrs[: cfg.corrupt_neighbors])
     honest = [v for v in nbrs if v not in attack.corrupt]
     dropped = set(honest[: min(cfg.max_dropouts, len(honest))])
     assert isolate(attack, target, dropped) == "done"
