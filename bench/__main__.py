@@ -13,7 +13,7 @@ import sys
 
 #: command -> (module, has main(argv), one-line description)
 COMMANDS = {
-    "scaling": ("bench.scaling", True, "round cost vs client count (secagg, secagg+, paillier)"),
+    "scaling": ("bench.scaling", True, "round cost vs client count (secagg, secagg+; paillier on request)"),
     "targets": ("bench.targets", True, "the performance targets (--quick: smoke run, --out DIR)"),
     "flower": ("bench.flower_compare", True, "the same round through Flower's SecAgg+ and ours"),
     "paillier": ("bench.paillier_compare", True, "packed vs unpacked Paillier, beside SecAgg+"),

@@ -1,7 +1,9 @@
 """Packed Paillier vs one ciphertext per value, and side by side with SecAgg+.
 
-For each n: one client's encryption (pack + encrypt + wire bytes), the server adding n clients'
-messages (validation + multiplication mod n^2), and the decryption of the sum. Costs:
+For each n: one client's encryption, split as the client can split it (offline: the random
+factors r^n mod n^2, ``PaillierClient.precompute``, before the input exists; online: pack,
+multiply, wire bytes, ``PaillierClient.encrypt``), the server adding n clients' messages
+(validation + multiplication mod n^2), and the decryption of the sum. Costs:
 
 - Packed: measured in full through the protocol objects. The server gets the one measured
   client's ciphertexts under n distinct sender ids (re-encoded, not re-encrypted): multiplying
@@ -16,9 +18,9 @@ messages (validation + multiplication mod n^2), and the decryption of the sum. C
 Paillier figures are CPU seconds of this process (``time.process_time``): the work is one thread
 of big-integer arithmetic, and CPU time keeps other engineers' jobs on the shared 2-core machine
 out of the figure (wall time is what ``--wall`` reports). SecAgg+ figures come from
-``simulate_round``'s own stats. Run: ``.venv/bin/python -m bench.paillier_compare`` (``--quick``
-for a smoke run). Whether gmpy2 is installed is printed: ``phe`` uses it for every
-exponentiation when present.
+``simulate_round``'s own stats. Run: ``.venv/bin/python -m bench paillier`` (``--quick``
+for a smoke run). Whether ``phe`` uses gmpy2 (a dependency) is printed; ``--without-gmpy2``
+times ``phe``'s pure-Python fallback, what an install without gmpy2 would get.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def packed(config: PaillierConfig, keypair: PaillierKeyPair, x: np.ndarray) -> d
     rng = AesCtrRandom(b"packed".ljust(32, b"\0"))
     dec = PaillierDecryptor(config, keypair)
     client = PaillierClient(config, config.client_ids[0], dec.public_key)
-    msg, enc_s = _timed(client.encrypt, x, rng)
+    _, offline_s = _timed(client.precompute, None, rng)
+    msg, online_s = _timed(client.encrypt, x, rng)
     n2 = keypair.n**2
     one = codec.decode_input(msg, config, dec._key_id, n2)
     msgs = {c: codec.encode_input(codec.EncryptedInput(c, one.key_id, one.ciphertexts), config)
@@ -75,8 +78,9 @@ def packed(config: PaillierConfig, keypair: PaillierKeyPair, x: np.ndarray) -> d
     add_s = _clock() - t0
     total, dec_s = _timed(dec.decrypt, agg)
     assert np.array_equal(total, config.num_clients * x), "packed sum is wrong"
-    return {"encrypt_s": enc_s, "server_add_s": add_s, "decrypt_s": dec_s,
-            "ciphertexts": config.num_ciphertexts, "upload_bytes": len(msg)}
+    return {"offline_s": offline_s, "online_s": online_s, "encrypt_s": offline_s + online_s,
+            "server_add_s": add_s, "decrypt_s": dec_s, "ciphertexts": config.num_ciphertexts,
+            "upload_bytes": len(msg)}
 
 
 def unpacked(config: PaillierConfig, keypair: PaillierKeyPair, x: np.ndarray,
@@ -129,7 +133,7 @@ def compare(clients=(10, 50, 100), m: int = 10_000, key_bits: int = 3072, subset
     progress(f"keygen {key_bits} bits: {keygen_s:.2f} s "
              f"(gmpy2: {phe_util.HAVE_GMP})")
     x = _values(m)
-    PaillierConfig(client_ids=(1,), vector_length=1).layout.pack(x[:1])  # numba JIT, untimed
+    PaillierConfig(client_ids=(1, 2), vector_length=1).layout.pack(x[:1])  # numba JIT, untimed
     if with_secagg:
         secagg(5, 64)  # numba JIT of the SecAgg kernels, untimed
     rows = []
@@ -158,6 +162,8 @@ def _format(row: dict[str, Any]) -> str:
         f"{p['ciphertexts']} ciphertexts/client ({p['upload_bytes'] / 1e3:.0f} kB up)",
         f"  packed   : client encrypt {p['encrypt_s']:8.2f} s  server add {p['server_add_s']:8.3f} s"
         f"  decrypt {p['decrypt_s']:8.3f} s",
+        f"             = offline (precompute) {p['offline_s']:.2f} s"
+        f" + online (encrypt) {p['online_s']:.3f} s",
         f"  unpacked : client encrypt {u['encrypt_s']:8.1f} s  server add {u['server_add_s']:8.2f} s"
         f"  decrypt {u['decrypt_s']:8.1f} s  (extrapolated, {u['upload_bytes'] / 1e6:.1f} MB up)",
         f"  speedup  : encrypt {s['encrypt_s']:.0f}x  server add {s['server_add_s']:.0f}x  "
@@ -182,19 +188,31 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: the default workload, or ``--quick`` (small key, short vector)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1024-bit key, m=1000, n in {10, 50}")
-    ap.add_argument("--clients", type=int, nargs="+", default=[10, 50, 100])
-    ap.add_argument("--m", type=int, default=10_000)
-    ap.add_argument("--key-bits", type=int, default=3072)
-    ap.add_argument("--subset", type=int, default=40, help="values measured unpacked")
-    ap.add_argument("--no-secagg", action="store_true")
+    ap.add_argument("--clients", type=int, nargs="+", default=[10, 50, 100],
+                    help="client counts n, space separated (default: 10 50 100)")
+    ap.add_argument("--m", type=int, default=10_000, help="values per client (default 10000)")
+    ap.add_argument("--key-bits", type=int, default=3072,
+                    help="Paillier modulus bits (default 3072; below 2048 only for smoke runs)")
+    ap.add_argument("--subset", type=int, default=40,
+                    help="values measured unpacked, then scaled to m (default 40)")
+    ap.add_argument("--no-secagg", action="store_true",
+                    help="leave out the SecAgg and SecAgg+ rounds beside Paillier")
     ap.add_argument("--wall", action="store_true", help="time Paillier by wall clock, not CPU")
+    ap.add_argument("--without-gmpy2", action="store_true",
+                    help="make phe use its pure-Python fallback (an install without gmpy2)")
     args = ap.parse_args(argv)
-    if args.wall:
-        global _clock
-        _clock = time.perf_counter
     if args.quick:
         args.key_bits, args.m, args.clients, args.subset = 1024, 1000, [10, 50], 20
-    compare(tuple(args.clients), args.m, args.key_bits, args.subset, not args.no_secagg)
+    global _clock
+    saved = _clock, phe_util.HAVE_GMP
+    if args.without_gmpy2:
+        phe_util.HAVE_GMP = False  # phe reads the flag on every powmod/mulmod/invert
+    if args.wall:
+        _clock = time.perf_counter
+    try:
+        compare(tuple(args.clients), args.m, args.key_bits, args.subset, not args.no_secagg)
+    finally:
+        _clock, phe_util.HAVE_GMP = saved
 
 
 if __name__ == "__main__":

@@ -1,20 +1,24 @@
 """``python -m bench scaling``: round cost vs number of clients, per protocol, role and stage.
 
-Protocols: ``secagg`` (complete graph), ``secagg+`` (the parameter finder's k and t) and
-``paillier`` (packed, 3072-bit key by default; see :mod:`bench.scaling_paillier` for its roles
-and for the sampling of encrypting clients that keeps it to minutes). Dropouts are a simulation
-choice: a seeded random subset of ``rate * n`` clients goes silent after ``share_keys`` (before
-sending ``masked_input``), the expensive case for the SecAgg server; Paillier dropouts never send.
+Protocols: ``secagg`` (complete graph) and ``secagg+`` (the parameter finder's k and t) by
+default. ``paillier`` (packed, 3072-bit key by default) runs only when asked for, e.g.
+``--protocol secagg,secagg+,paillier``, ``--protocol all`` or ``--protocol paillier``: it takes
+most of a run's time (see :mod:`bench.scaling_paillier` for its roles and for the sampling of
+encrypting clients that keeps it to minutes). Dropouts are a simulation choice: a seeded random
+subset of ``rate * n`` clients goes silent after ``share_keys`` (before sending
+``masked_input``), the expensive case for the SecAgg server; Paillier dropouts never send.
 
 Beside each round: mask expansion against the raw AES-128-CTR keystream of the same bytes, and
 one client's Shamir split and one secret's reconstruction at the round's k and t
-(:mod:`bench.primitives`). Default grid: SecAgg/SecAgg+ at n = 50, 100, 200, 10^4 values,
-dropout 0 / 0.1 / 0.3; Paillier at the same n and length but 10% dropout only (pure-Python
-Paillier is minutes per point). ``--full``: n = 50 .. 2,000 and 10^4..10^6 values (Paillier
-stays at 10^4 values unless ``--dim`` says otherwise), hours on 2 cores; pick a subset with
+(:mod:`bench.primitives`). Default grid: n = 50, 100, 200, 10^4 values, dropout 0 / 0.1 / 0.3
+(Paillier: 0.1 only). ``--full``: n = 50 .. 2,000 and 10^4..10^6 values (Paillier stays at
+10^4 values unless ``--dim`` says otherwise), hours on 2 cores; pick a subset with
 ``--protocol``/``--clients``/``--dim``. A point whose estimated peak memory exceeds
 ``--max-mem-gib`` (default 16) is skipped with the reason printed and written to the summary;
 ``--dry-run`` lists the points with their estimates and runs nothing.
+
+Progress: a bar naming the current point when stderr is a terminal, one line per finished
+point on stdout otherwise; the last line says where the files went.
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
+import textwrap
 import time
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from bench import primitives
 from bench.machine import machine_info, machine_line
@@ -45,6 +50,8 @@ from protocols.simulate import simulate_round
 from secagg.masking import default_workers
 
 PROTOCOLS = ("secagg", "secagg+", "paillier")
+DEFAULT_PROTOCOLS = ("secagg", "secagg+")
+"""Paillier is left out by default: it is most of a run's time and the slowest to change."""
 BONAWITZ = {
     "label": "Bonawitz et al. 2017: another implementation (Java), other hardware, 1e5 values",
     # (n, client s, server s) at 100K values, 10% dropout
@@ -54,7 +61,8 @@ FIELDS = ["protocol", "n", "dim", "dropout", "repeat", "k", "t", "included", "se
           "keyholder_s", "client_mean_s", "client_max_s", "bytes_up_per_client",
           "bytes_down_per_client", "mask_seeds", "mask_s", "aes_s", "mask_to_aes_ratio",
           "aes_gb_per_s", "shamir_points", "shamir_split_s", "shamir_reconstruct_s",
-          "paillier_key_bits", "paillier_encrypted_clients", "paillier_ciphertexts", "wall_s"]
+          "paillier_key_bits", "paillier_encrypted_clients", "paillier_ciphertexts",
+          "paillier_offline_s", "paillier_online_s", "wall_s"]
 _SIM_FIGURES = ("server_s", "client_mean_s", "client_max_s", "bytes_up_per_client",
                 "bytes_down_per_client")
 GIB = 1 << 30
@@ -75,19 +83,34 @@ def _count(text):
     return [int(float(v)) if "e" in v.lower() else int(v) for v in _list(str, text)]
 
 
+def _protocols(text):
+    return list(PROTOCOLS) if text.strip() == "all" else _list(str, text)
+
+
+def _plain(doc: str) -> str:
+    """The docstring as --help shows it: no reST markup, paragraphs refilled."""
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", doc).replace("``", "")
+    return "\n\n".join(textwrap.fill(" ".join(par.split()), 92) for par in text.split("\n\n"))
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench scaling", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m bench scaling", description=_plain(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--protocol", type=lambda s: _list(str, s), default=list(PROTOCOLS),
-                   help="comma list of " + ", ".join(PROTOCOLS) + " (default: all)")
+    p.add_argument("--protocol", type=_protocols, default=list(DEFAULT_PROTOCOLS),
+                   help="comma list of " + ", ".join(PROTOCOLS) + ", or all (default: "
+                   + ",".join(DEFAULT_PROTOCOLS) + "; Paillier takes most of a run, include it "
+                   "with --protocol secagg,secagg+,paillier)")
     p.add_argument("--clients", type=lambda s: _list(int, s), default=None,
                    help="comma list of n (default 50,100,200; --full 50..2000)")
     p.add_argument("--dim", type=_count, default=None,
                    help="comma list of vector lengths, 1e4 style allowed (default 1e4)")
     p.add_argument("--dropout", type=lambda s: _list(float, s), default=None,
                    help="comma list of rates in [0, 0.5) (default 0,0.1,0.3; Paillier 0.1)")
-    p.add_argument("--out", type=Path, default=Path("bench-out/scaling"))
-    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("bench-out/scaling"),
+                   help="directory for the CSV/JSONL rows, run.json, summary.md and the PNGs "
+                   "(created; default bench-out/scaling)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="runs of every point, averaged in the plots (default 1)")
     p.add_argument("--full", action="store_true",
                    help="clients 50..2000, dims 1e4..1e6 (Paillier 1e4); hours on 2 cores")
     p.add_argument("--dry-run", action="store_true",
@@ -95,7 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--paillier-key-bits", type=int, default=3072,
                    help=f"Paillier modulus bits (>= 2048; {MIN_TEST_KEY_BITS}.. for tests only)")
     p.add_argument("--paillier-sample", type=int, default=2,
-                   help="Paillier clients that really encrypt per point (default 2)")
+                   help="Paillier clients that really encrypt per point; the other senders "
+                   "reuse their ciphertexts under their own ids (default 2)")
     p.add_argument("--max-mem-gib", type=float, default=16.0,
                    help="skip points whose estimated peak memory exceeds this (default 16)")
     return p
@@ -226,18 +250,59 @@ def _run_point(p, n, d, r, seed, a, keypair, cache):
     return row, st
 
 
+def _label(p, n, d, r, k, repeats) -> str:
+    return f"{p} n={n} dim={d} dropout={r}" + (f" repeat={k}" if repeats > 1 else "")
+
+
+class _Progress:
+    """Per point: a tqdm bar naming the current point when stderr is a terminal; otherwise one
+    finished line per point on stdout (no carriage returns interleaving with other output)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.bar = total, 0, None
+        if sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:  # tqdm comes with the demo extra; lines are enough without it
+                return
+            self.bar = tqdm(total=total, desc="scaling", unit="point", file=sys.stderr)
+
+    def start(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(label)
+
+    def finish(self, label: str, seconds: float) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        else:
+            print(f"[{self.done}/{self.total}] {label}: {seconds:.3g} s", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_grid(todo, a, keypair):
-    """Every planned point in order; returns rows and (row, per-stage stats) pairs."""
+    """Every planned point in order, with progress; returns rows and (row, stages) pairs."""
     rows, stages, cache = [], [], {}
-    for i, (p, n, d, r, k) in enumerate(tqdm(todo, desc="scaling")):
-        row, st = _run_point(p, n, d, r, i + 1, a, keypair, cache)
-        row["repeat"] = k
-        rows.append(row)
-        stages.append((row, st))
+    progress = _Progress(len(todo))
+    try:
+        for i, (p, n, d, r, k) in enumerate(todo):
+            label = _label(p, n, d, r, k, a.repeat)
+            progress.start(label)
+            t0 = time.perf_counter()
+            row, st = _run_point(p, n, d, r, i + 1, a, keypair, cache)
+            progress.finish(label, time.perf_counter() - t0)
+            row["repeat"] = k
+            rows.append(row)
+            stages.append((row, st))
+    finally:
+        progress.close()
     return rows, stages
 
 
-def _write(out: Path, rows, stages) -> None:
+def _write(out: Path, rows, stages) -> list[str]:
     with open(out / "results.jsonl", "w") as fj:
         for row, (_, st) in zip(rows, stages, strict=True):
             fj.write(json.dumps({**row, "stages": st}) + "\n")
@@ -245,6 +310,7 @@ def _write(out: Path, rows, stages) -> None:
         w = csv.DictWriter(fc, fieldnames=FIELDS, restval="", extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
+    return ["results.jsonl", "results.csv"]
 
 
 def _print_plan(a, todo, skipped) -> None:
@@ -269,14 +335,16 @@ def main(argv=None):
     if a.dry_run:
         return 0
     a.out.mkdir(parents=True, exist_ok=True)
+    print(f"{len(todo)} points; writing to {a.out.resolve()}", flush=True)
     keypair, keygen_s = _keypair(a, {p for p, *_ in todo})
     _warm_up(keypair)
     rows, stages = run_grid(todo, a, keypair)
-    _write(a.out, rows, stages)
+    written = _write(a.out, rows, stages)
     if rows:
         plot_time(rows, a.out, BONAWITZ, machine_line(info))
         plot_bytes(rows, a.out)
         plot_stages(rows, stages, a.out)
+        written += ["time_vs_n.png", "bytes_vs_n.png", "stages.png"]
     meta = {"command": "python -m bench scaling " + " ".join(argv), "machine": info,
             "machine_line": machine_line(info), "skipped": skipped, "keygen_s": keygen_s,
             "paillier_key_bits": a.paillier_key_bits if keypair else None,
@@ -288,4 +356,6 @@ def main(argv=None):
     text = summarize(rows, meta)
     (a.out / "summary.md").write_text(text + "\n")
     print(text)
+    written += ["run.json", "summary.md"]
+    print(f"\nwrote {len(written)} files to {a.out.resolve()}/: {', '.join(sorted(written))}")
     return 0 if rows and all(math.isfinite(r["server_s"]) for r in rows) else 1

@@ -1,6 +1,7 @@
 """Micro benchmarks of packed Paillier at 3072 bits: the unit costs behind bench/paillier_compare.
 
-One encryption (one packed plaintext = up to 78 values at n = 100), the server's check-and-add of
+One encryption (one packed plaintext = up to 78 values at n = 100), and its two halves (offline:
+the random factor r^n mod n^2; online: g^m times it), the server's check-and-add of
 one client's message for m = 10,000, one CRT decryption, and packing/unpacking 10,000 values.
 Run: ``.venv/bin/python -m pytest bench/micro/test_bench_paillier.py --benchmark-enable``.
 """
@@ -43,6 +44,18 @@ def test_bench_encrypt_one_packed_plaintext(benchmark, setup) -> None:
     public, rng = setup["keypair"]._public, setup["rng"]
     benchmark.extra_info["gmpy2"] = phe_util.HAVE_GMP
     benchmark.pedantic(keys.encrypt, args=(public, setup["plains"][:1], rng), rounds=5)
+
+
+def test_bench_offline_one_factor(benchmark, setup) -> None:
+    public, rng = setup["keypair"]._public, setup["rng"]
+    benchmark.extra_info["gmpy2"] = phe_util.HAVE_GMP
+    benchmark.pedantic(keys.obfuscator, args=(public, rng), rounds=5)
+
+
+def test_bench_online_one_packed_plaintext(benchmark, setup) -> None:
+    public = setup["keypair"]._public
+    r_n = keys.obfuscator(public, setup["rng"])
+    benchmark(keys.encrypt_with, public, setup["plains"][0], r_n)
 
 
 def test_bench_server_receive_one_client(benchmark, setup) -> None:

@@ -344,3 +344,118 @@ def test_a_lone_input_is_never_decrypted() -> None:
     with pytest.raises(ValueError, match="min_clients"):
         PaillierConfig(client_ids=(1, 2, 3), vector_length=3, min_clients=1)
     assert PaillierConfig(client_ids=(1, 2), vector_length=3).min_clients == 2
+
+
+# --- offline/online encryption ------------------------------------------------------------------
+
+
+def test_precomputed_factors_give_the_ciphertexts_phe_gives_for_the_same_r() -> None:
+    """precompute + encrypt, the one-call encrypt and phe's raw_encrypt(m, r) agree bit for bit."""
+    from protocols import paillier_keys as keys
+
+    config = _config(4, 200, 512)
+    dec = PaillierDecryptor(config, _keypair(512))
+    x = _values(np.random.default_rng(1), 32, 200)
+    ahead = PaillierClient(config, 1, dec.public_key)
+    assert ahead.missing == config.num_ciphertexts and ahead.precomputed == 0
+    assert ahead.precompute(rng=_rng(b"r")) == 0 and ahead.precomputed == config.num_ciphertexts
+    inline = PaillierClient(config, 1, dec.public_key).encrypt(x, _rng(b"r"))
+    assert ahead.encrypt(x, _rng(b"unused")) == inline
+    public = dec._keys._public
+    cts = keys.encrypt(public, config.layout.pack(x), _rng(b"r"))  # phe computes r^n itself
+    assert codec.decode_input(inline, config, dec._key_id, dec._keys.n ** 2).ciphertexts == tuple(cts)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=st.lists(st.lists(st.integers(0, 3), max_size=4), min_size=4, max_size=4),
+       seed=st.integers(0, 2**32 - 1))
+def test_any_mix_of_precomputed_and_online_factors_sums_exactly(chunks, seed) -> None:
+    config = _config(4, 150, 256, value_bits=20)  # 11 ciphertexts per client
+    dec = PaillierDecryptor(config, _keypair(256))
+    server = PaillierServer(config, dec.public_key)
+    gen = np.random.default_rng(seed)
+    vectors = {c: _values(gen, 20, 150) for c in config.client_ids}
+    for c, sizes in zip(config.client_ids, chunks, strict=True):
+        client = PaillierClient(config, c, dec.public_key)
+        for size in sizes:  # precompute in chunks, as a caller owning time would
+            client.precompute(min(size, client.missing), _rng(bytes([c, size])))
+        server.receive(c, client.encrypt(vectors[c], _rng(bytes([c]))))
+    assert np.array_equal(dec.decrypt(server.aggregate()), sum(vectors.values()))
+
+
+def test_each_factor_serves_one_ciphertext_and_is_discarded(monkeypatch) -> None:
+    from protocols import paillier_keys as keys
+
+    config = _config(4, 200, 256)
+    dec = PaillierDecryptor(config, _keypair(256))
+    client = PaillierClient(config, 2, dec.public_key)
+    k = config.num_ciphertexts
+    assert k >= 4
+    assert client.precompute(k - 2, _rng(b"p")) == 2  # two left to draw online
+    pool = list(client._obfuscators)
+    used: list[int] = []
+    real = keys.encrypt_with
+    monkeypatch.setattr(keys, "encrypt_with", lambda pub, m, r_n: used.append(r_n) or real(pub, m, r_n))
+    with pytest.raises(EncodingError):  # a refused input consumes nothing
+        client.encrypt(np.zeros(199, np.int64))
+    assert client.precomputed == k - 2 and used == []
+    msg = client.encrypt(np.arange(200, dtype=np.int64), _rng(b"o"))
+    assert used[: k - 2] == pool  # precomputed first, in order
+    assert len(used) == k and len(set(used)) == k  # every ciphertext has its own factor
+    assert client.precomputed == 0 and client.missing == 0 and not client._obfuscators
+    with pytest.raises(OutOfOrder):
+        client.precompute(1)
+    with pytest.raises(OutOfOrder):
+        client.encrypt(np.zeros(200, np.int64))
+    server = PaillierServer(config, dec.public_key)
+    server.receive(2, msg)
+
+
+def test_precompute_refuses_more_factors_than_encrypt_needs() -> None:
+    from secagg.errors import ConfigError
+
+    config = _config(4, 20, 256)
+    client = PaillierClient(config, 1, PaillierDecryptor(config, _keypair(256)).public_key)
+    need = config.num_ciphertexts
+    for bad in (need + 1, -1, 1.0, True):
+        with pytest.raises(ConfigError, match="count"):
+            client.precompute(bad)
+    assert client.precompute(0) == need and client.precompute() == 0
+    assert client.precompute() == 0  # nothing missing: a no-op
+    with pytest.raises(ConfigError, match=r"\[0, 0\]"):
+        client.precompute(1)
+
+
+def test_a_client_with_factors_neither_pickles_nor_prints_them() -> None:
+    config = _config(4, 20, 256)
+    client = PaillierClient(config, 3, PaillierDecryptor(config, _keypair(256)).public_key)
+    client.precompute(rng=_rng())
+    assert repr(client) == f"PaillierClient(id=3, precomputed={config.num_ciphertexts})"
+    assert str(client._obfuscators[0]) not in repr(client)
+    with pytest.raises(TypeError, match="pickled"):
+        pickle.dumps(client)
+
+
+def test_aggregate_reports_offline_and_online_client_seconds() -> None:
+    ticks = iter(range(10_000))
+    config = _config(3, 20, 256)
+    vectors = {c: np.full(20, c, np.int64) for c in config.client_ids}
+    res = aggregate_paillier(vectors, config, keypair=_keypair(256),
+                             clock=lambda: float(next(ticks)))
+    s = res.stats
+    assert s["client_offline_mean_s"] > 0 and s["client_online_mean_s"] > 0
+    assert s["client_mean_s"] == pytest.approx(s["client_offline_mean_s"] + s["client_online_mean_s"])
+    assert res.sum.tolist() == [6] * 20
+
+
+def test_gmpy2_is_a_dependency_and_phe_uses_it() -> None:
+    """The fast path is the default path: phe does its exponentiations through GMP."""
+    import re
+    from pathlib import Path
+
+    from phe import util
+
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    deps = re.search(r"^dependencies = \[(.*?)\]", pyproject, re.S | re.M).group(1)
+    assert re.search(r'"gmpy2[>=<~!]', deps), deps
+    assert util.HAVE_GMP
