@@ -3,7 +3,9 @@
 Integers are big-endian; every byte string and list carries an explicit length (u32). A list
 of (id, blob) pairs is ``count ‖ ids ‖ blob size ‖ blobs`` with every blob of the field's fixed
 size, so the n² share bundles of a round are parsed with array operations, not byte by byte. Masked
-vectors travel packed at b bits per value. ``decode`` checks, in this order, magic, version and
+vectors travel packed at b bits per value. Survivor sets (and refused dealers) travel as the
+smaller of an id list and a bitmap over the round's sorted client list, so a client's download
+grows by n/8 bytes per set, not 4n. ``decode`` checks, in this order, magic, version and
 type (``MalformedMessage``), the session (``WrongSession``), that the type is one the caller
 expects now (``OutOfOrder``), then every length, id and range against the round's config
 before building the message; trailing bytes are an error too.
@@ -100,6 +102,16 @@ class _Writer:
         self.u32(len(ids))
         self.parts.append(np.asarray(ids, dtype=">u4").tobytes())
 
+    def idset(self, ids: tuple[int, ...], known: np.ndarray) -> None:
+        """A set of client ids as the smaller of a list (tag 0, count, u32 ids) and a bitmap
+        over the round's sorted client list (tag 1, ⌈n/8⌉ bytes): n/8 bytes for large sets."""
+        if 4 * len(ids) <= (known.size + 7) // 8:
+            self.parts.append(b"\x00")
+            self.ids(ids)
+            return
+        bits = np.isin(known, np.asarray(ids, dtype=np.int64))
+        self.parts.append(b"\x01" + np.packbits(bits, bitorder="little").tobytes())
+
     def pairs(self, pairs: IdBytes, size: int) -> None:
         """count, ids (u32 each), blob size, then the blobs back to back (all of ``size``)."""
         self.ids(tuple(cid for cid, _ in pairs))
@@ -156,6 +168,20 @@ class _Reader:
         if n and (pos.max() >= known.size or not np.array_equal(known[pos], arr)):
             raise MalformedMessage("unknown client id in list")
         return tuple(arr.tolist())
+
+    def idset(self) -> tuple[int, ...]:
+        """The inverse of :meth:`_Writer.idset`; a bitmap's padding bits must be zero."""
+        tag = self.take(1)[0]
+        if tag == 0:
+            return self.ids()
+        if tag != 1:
+            raise MalformedMessage(f"unknown id-set encoding {tag}")
+        known = _known_array(self.config)
+        raw = np.frombuffer(self.take((known.size + 7) // 8), dtype=np.uint8)
+        bits = np.unpackbits(raw, bitorder="little")
+        if bits[known.size :].any():
+            raise MalformedMessage("id bitmap has bits past the last client")
+        return tuple(known[bits[: known.size].astype(bool)].tolist())
 
     def pairs(self, size: int) -> IdBytes:
         ids = self.ids()
@@ -280,12 +306,12 @@ def _enc_masked(w: _Writer, m: MaskedInput, config: SecAggConfig) -> None:
     w.parts.append(bytes((config.modulus_bits,)))
     w.u32(config.vector_length)
     w.blob(bitpack.pack_bits(m.vector, config.modulus_bits))
-    w.ids(m.refused)
+    w.idset(m.refused, _known_array(config))
 
 
 def _enc_survivors(w: _Writer, m: Survivors, config: SecAggConfig) -> None:
-    w.ids(m.alive)
-    w.ids(m.dead)
+    w.idset(m.alive, _known_array(config))
+    w.idset(m.dead, _known_array(config))
 
 
 def _enc_consistency(w: _Writer, m: ConsistencySignature, config: SecAggConfig) -> None:
@@ -294,8 +320,8 @@ def _enc_consistency(w: _Writer, m: ConsistencySignature, config: SecAggConfig) 
 
 
 def _enc_signatures(w: _Writer, m: Signatures, config: SecAggConfig) -> None:
-    w.ids(m.alive)
-    w.ids(m.dead)
+    w.idset(m.alive, _known_array(config))
+    w.idset(m.dead, _known_array(config))
     w.pairs(m.signatures, SIGNATURE_BYTES)
 
 
@@ -450,11 +476,11 @@ def _dec_masked(r: _Reader) -> MaskedInput:
         raise MalformedMessage(f"masked vector of {length} x {bits} bits, expected "
                                f"{r.config.vector_length} x {r.config.modulus_bits}")
     packed = r.blob((packed_size(r.config),), "packed masked vector")
-    return MaskedInput(sender, bitpack.unpack_bits(packed, bits, length), r.ids())
+    return MaskedInput(sender, bitpack.unpack_bits(packed, bits, length), r.idset())
 
 
 def _dec_survivors(r: _Reader) -> Survivors:
-    return Survivors(r.ids(), r.ids())
+    return Survivors(r.idset(), r.idset())
 
 
 def _dec_consistency(r: _Reader) -> ConsistencySignature:
@@ -463,7 +489,7 @@ def _dec_consistency(r: _Reader) -> ConsistencySignature:
 
 
 def _dec_signatures(r: _Reader) -> Signatures:
-    alive, dead = r.ids(), r.ids()
+    alive, dead = r.idset(), r.idset()
     return Signatures(alive, dead, r.pairs(SIGNATURE_BYTES))
 
 

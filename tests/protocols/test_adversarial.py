@@ -265,7 +265,7 @@ def test_forged_unmask_requests_are_refused() -> None:
     with pytest.raises(AbortError):  # too few survivors around it
         r.client_step(1, codec.encode(Survivors((1, 2), (3, 4, 5)), cfg))
     unknown = bytearray(codec.encode(honest, cfg))
-    unknown[-5] = 0x7F  # an id nobody has
+    unknown[-1] |= 0x80  # the dead set's bitmap names a client past the last one
     with pytest.raises(MalformedMessage):
         r.client_step(1, bytes(unknown))
     shares = r.client_step(1)

@@ -113,7 +113,7 @@ def test_masked_vectors_travel_packed_at_b_bits(bits: int, m: int, seed: int) ->
     gen = np.random.default_rng(seed)
     v = gen.integers(0, 2**bits - 1, m, dtype=np.uint64, endpoint=True).astype(dtype_for_bits(bits))
     wire = codec.encode(MaskedInput(5, v), cfg)
-    header = len(codec.MAGIC) + 4 + len(cfg.session_id) + 4 + 1 + 4 + 4 + 4  # + refused count
+    header = len(codec.MAGIC) + 4 + len(cfg.session_id) + 4 + 1 + 4 + 4 + 1 + 4  # + refused
     assert len(wire) == header + (m * bits + 7) // 8
     back = codec.decode(wire, cfg, MaskedInput)
     assert back.sender == 5 and back.vector.dtype == v.dtype
@@ -135,7 +135,8 @@ def test_header_checks_in_order() -> None:
 
 
 def test_content_is_validated_against_the_round() -> None:
-    cfg = _config()
+    cfg = SecAggConfig(client_ids=(*IDS, *range(100, 190)), vector_length=10, threshold=4,
+                       session_id=b"codec-session-16")  # small sets travel as id lists
     good = codec.encode(Survivors((3, 5), (8,)), cfg)
     unknown = good.replace((8).to_bytes(4, "big"), (9).to_bytes(4, "big"))
     with pytest.raises(MalformedMessage, match="unknown"):
@@ -144,6 +145,7 @@ def test_content_is_validated_against_the_round() -> None:
         (3).to_bytes(4, "big") + (5).to_bytes(4, "big"), (5).to_bytes(4, "big") + (3).to_bytes(4, "big"))
     with pytest.raises(MalformedMessage, match="increasing"):
         codec.decode(unsorted, cfg, Survivors)
+    cfg = _config()
     # a signature where semi-honest mode has none, a 31-byte key, a wrong-width vector
     with pytest.raises(MalformedMessage):
         codec.decode(codec.encode(AdvertiseKeys(3, b"k" * 32, b"l" * 32, b"s" * 64), cfg),
@@ -185,3 +187,22 @@ def test_errors_name_the_field_and_the_message_types() -> None:
         codec.decode(signed, cfg, AdvertiseKeys)
     with pytest.raises(OutOfOrder, match="type AdvertiseKeys where KeyList or Bundles was"):
         codec.decode(wire, cfg, (KeyList, Bundles))
+
+
+@given(data=st.data(), n=st.integers(2, 400))
+@settings(max_examples=60, deadline=None)
+def test_id_sets_travel_as_the_smaller_of_a_list_and_a_bitmap(data, n) -> None:
+    """A survivor set of a large round costs n/8 bytes (a bitmap), a small one 4 bytes an id;
+    both decode to the same set, and a bitmap with bits past the last client is refused."""
+    ids = tuple(range(1, n + 1))
+    cfg = SecAggConfig(client_ids=ids, vector_length=1, session_id=b"codec-session-16")
+    alive = tuple(sorted(data.draw(st.sets(st.sampled_from(ids)))))
+    wire = codec.encode(Survivors(alive, ()), cfg)
+    assert codec.decode(wire, cfg, Survivors).alive == alive
+    head = len(codec.MAGIC) + 4 + len(cfg.session_id)
+    assert len(wire) - head <= 2 * min(4 + 4 * len(alive), (n + 7) // 8) + 2 + 8
+    if n % 8 and 4 * len(alive) > (n + 7) // 8:  # a bitmap (the smaller), with padding bits
+        bad = bytearray(wire)
+        bad[head + (n + 7) // 8] |= 0x80  # the last byte of the alive bitmap
+        with pytest.raises(MalformedMessage, match="past the last client"):
+            codec.decode(bytes(bad), cfg, Survivors)

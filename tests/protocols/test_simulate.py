@@ -39,8 +39,8 @@ def test_stats_have_the_documented_shape(malicious: bool) -> None:
     assert stats["client_max_s"] >= stats["client_mean_s"] > 0 and stats["server_s"] > 0
     masked = stats["stages"]["masked_input"]
     packed = (100 * 20 + 7) // 8
-    header = 4 + 2 + 2 + len(SESSION) + 4 + 1 + 4 + 4 + 4  # magic, version/type, session,
-    # sender, bits, length, packed size, and the (empty) list of refused dealers
+    header = 4 + 2 + 2 + len(SESSION) + 4 + 1 + 4 + 4 + 1 + 4  # magic, version/type, session,
+    # sender, bits, length, packed size, and the (empty) set of refused dealers: tag, count
     # per stage: the mean over the clients that ran it (client 2 was already silent)
     assert masked["bytes_up_per_client"] == packed + header
     assert stats["bytes_up_per_client"] > packed + header
