@@ -18,6 +18,7 @@ COMMANDS = {
     "flower": ("bench.flower_compare", True, "the same round through Flower's SecAgg+ and ours"),
     "paillier": ("bench.paillier_compare", True, "packed vs unpacked Paillier, beside SecAgg+"),
     "parameters": ("bench.parameters", True, "the parameter finder's (k, t) and budgets per n"),
+    "lightsecagg": ("bench.lightsecagg", True, "LightSecAgg beside SecAgg and SecAgg+ by dropout"),
 }
 
 

@@ -51,6 +51,13 @@ SHARE_COMMIT: Final[bytes] = b"secagg/v2/commit/share"
 SELF_SEED_COMMIT: Final[bytes] = b"secagg/v2/commit/self-mask-seed"
 """Commitment (SHA-256) of a client to its self-mask seed b_u, checked after reconstruction."""
 
+LIGHTSECAGG_MASK: Final[bytes] = b"secagg/v2/lightsecagg/mask"
+"""HKDF info label: a LightSecAgg client's 32-byte seed -> AES-128-CTR key of its mask and
+padding pieces (uniform GF(2^31 - 1) elements, :mod:`secagg.field_prg`)."""
+
+LIGHTSECAGG_SUBMASK: Final[bytes] = b"secagg/v2/lightsecagg/sub-mask"
+"""Tag that opens the payload of a sealed LightSecAgg coded sub-mask (sealed like a share bundle)."""
+
 ALL: Final[tuple[bytes, ...]] = (
     PAIRWISE_SEED,
     PRG_KEY,
@@ -65,4 +72,6 @@ ALL: Final[tuple[bytes, ...]] = (
     GRAPH_SEED,
     SHARE_COMMIT,
     SELF_SEED_COMMIT,
+    LIGHTSECAGG_MASK,
+    LIGHTSECAGG_SUBMASK,
 )

@@ -14,9 +14,10 @@ def _run(*argv):
 
 def test_usage_lists_every_command():
     text = usage()
-    for name in ("scaling", "targets", "flower", "paillier", "parameters"):
+    names = {"scaling", "targets", "flower", "paillier", "parameters", "lightsecagg"}
+    for name in names:
         assert f"  {name} " in text
-    assert set(COMMANDS) == {"scaling", "targets", "flower", "paillier", "parameters"}
+    assert set(COMMANDS) == names
 
 
 @pytest.mark.parametrize("argv", [[], ["nope"], ["--protocol"]])

@@ -1,0 +1,119 @@
+"""``simulate_round``: every party of one LightSecAgg round in this process, timed and metered.
+
+SecAgg's driver (:mod:`protocols.simulate`) does the timing and the figures: this module reuses
+its meter, its timer and its figures, so the stats of the two protocols mean the same. A client
+that hits an ``AbortError`` of its own goes silent, as a real one would.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import numpy as np
+
+from protocols.simulate import RoundResult, _figures, _Meter, _timed
+from secagg.csprng import RandomSource
+from secagg.errors import AbortError
+
+from .client import LightSecAggClient
+from .config import LightSecAggConfig
+from .server import LightSecAggServer
+from .stages import STAGES, Stage
+
+__all__ = ["RoundResult", "simulate_round", "warm_up"]
+
+
+def simulate_round(
+    config: LightSecAggConfig,
+    inputs: Mapping[int, np.ndarray],
+    dropouts: Mapping[str, Collection[int]] | None = None,
+    *,
+    rng: RandomSource | None = None,
+) -> RoundResult:
+    """Run one round; ``dropouts[stage]`` go silent before sending that stage's message.
+
+    Returns the exact integer sum of U3's inputs, or raises ``AbortError``. Stats as SecAgg's
+    (``server_s``, ``client_mean_s``, ``client_max_s``, ``bytes_up_per_client``,
+    ``bytes_down_per_client``, and ``stages``), plus ``submask_bytes_up_per_client``: the sealed
+    coded sub-masks, LightSecAgg's price, inside ``bytes_up_per_client``.
+    """
+    drop = _check_dropouts(dropouts or {})
+    missing = set(config.client_ids) - set(inputs)
+    if missing:
+        raise ValueError(f"inputs missing for clients {sorted(missing)[:5]}")
+    server = LightSecAggServer(config)
+    clients = {u: LightSecAggClient(config, u, rng=rng) for u in config.client_ids}
+    meter = _Meter()
+    pending: dict[int, bytes | None] = dict.fromkeys(config.client_ids)
+    for stage in STAGES:
+        name = stage.value
+        for u in sorted(pending.keys() - drop.get(name, set())):
+            reply = _run_client(clients[u], stage, pending[u], inputs[u], meter)
+            if reply is not None:
+                _timed(meter.server_s, name, server.receive, u, reply)
+        pending = dict(_timed(meter.server_s, name, server.close_stage))
+    result = _timed(meter.server_s, Stage.AGGREGATE_MASK.value, server.result)
+    return RoundResult(result, server.included, _stats(meter))
+
+
+def _run_client(
+    client: LightSecAggClient, stage: Stage, msg: bytes | None, x: np.ndarray, meter: _Meter
+) -> bytes | None:
+    name, u = stage.value, client.client_id
+    meter.down[name][u] = 0 if msg is None else len(msg)
+    seconds: dict[str, float] = defaultdict(float)
+    try:
+        reply = _timed(seconds, name, client.respond, msg, x)
+    except AbortError:
+        reply = None  # this client gives up: to the server it has dropped out
+    meter.client_s[name][u] = seconds[name]
+    meter.up[name][u] = 0 if reply is None else len(reply)
+    return reply
+
+
+def _check_dropouts(dropouts: Mapping[str, Collection[int]]) -> dict[str, set[int]]:
+    names = {s.value for s in STAGES}
+    out: dict[str, set[int]] = {}
+    for key, ids in dropouts.items():
+        name = key.value if isinstance(key, Stage) else key
+        if name not in names:
+            raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
+        out[name] = set(ids)
+    return out
+
+
+def _stats(meter: _Meter) -> dict[str, Any]:
+    stages: dict[str, dict[str, float]] = {}
+    total_s: dict[int, float] = defaultdict(float)
+    total_up: dict[int, int] = defaultdict(int)
+    total_down: dict[int, int] = defaultdict(int)
+    for stage in STAGES:
+        name = stage.value
+        secs, up, down = meter.client_s[name], meter.up[name], meter.down[name]
+        stages[name] = _figures(
+            meter.server_s[name], list(secs.values()), list(up.values()), list(down.values())
+        )
+        for u, s in secs.items():
+            total_s[u] += s
+            total_up[u] += up[u]
+            total_down[u] += down[u]
+    ids = sorted(total_s)
+    stats: dict[str, Any] = _figures(
+        sum(meter.server_s.values()),
+        [total_s[u] for u in ids],
+        [total_up[u] for u in ids],
+        [total_down[u] for u in ids],
+    )
+    stats["stages"] = stages
+    stats["submask_bytes_up_per_client"] = stages[Stage.SHARE_MASKS.value]["bytes_up_per_client"]
+    return stats
+
+
+def warm_up() -> None:
+    """Load every compiled kernel a client or server calls, by one tiny round (see SecAgg's)."""
+    config = LightSecAggConfig(client_ids=(1, 2, 3, 4, 5), vector_length=4,
+                               recovery_threshold=2, privacy_threshold=1)
+    inputs = {u: np.zeros(4, dtype=np.uint32) for u in config.client_ids}
+    simulate_round(config, inputs, {"masked_input": [5]})
