@@ -302,6 +302,9 @@ def summary(args: argparse.Namespace, runs: dict[str, History], secure_label: st
         shape = ("complete graph" if stats["degree"] >= len(record.sampled) - 1
                  else f"neighbours k={stats['degree']}")
         graph = f" ({shape}, threshold t={stats['threshold']}, b={stats['bits']})"
+        if "privacy_threshold" in stats:  # LightSecAgg
+            graph = (f" (recovery U={stats['threshold']}, privacy T="
+                     f"{stats['privacy_threshold']}, b={stats['bits']})")
     bound = max((r.quantization_bound for r in secure if not r.skipped), default=0.0)
     lines = [
         "",

@@ -246,9 +246,11 @@ class _Run:
     def _codec_factory(self, dimension: int, made: list[Codec]) -> Callable[[int, int], Codec]:
         cfg = self.config
 
-        def factory(n_clients: int, n_min: int, *, colluders: int | None = None) -> Codec:
+        def factory(n_clients: int, n_min: int, *, colluders: int | None = None,
+                    max_bits: int | None = None) -> Codec:
             """Under distributed DP ``n_min`` is the honest noise shares the aggregation
-            guarantees in the sum; ``colluders`` its stated bound on colluding clients."""
+            guarantees in the sum; ``colluders`` its stated bound on colluding clients;
+            ``max_bits`` the widest sum the aggregation carries (LightSecAgg's field)."""
             from .quantization import WeightedEncoding  # noqa: PLC0415 - secure paths only
 
             if isinstance(cfg.dp, DistributedDP):
@@ -256,7 +258,8 @@ class _Run:
                                             colluders=colluders)
             else:
                 max_weight = 1.0 if cfg.dp is not None else cfg.max_weight
-                codec = WeightedEncoding.fit(dimension=dimension, bits=cfg.bits, clip=self._linf,
+                bits = cfg.bits if max_bits is None else min(cfg.bits, max_bits)
+                codec = WeightedEncoding.fit(dimension=dimension, bits=bits, clip=self._linf,
                                              max_summands=n_clients, max_weight=max_weight)
             made.append(codec)
             return codec

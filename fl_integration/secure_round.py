@@ -17,8 +17,10 @@ import numpy as np
 
 from protocols.client import SecAggClient
 from protocols.config import SecAggConfig
+from protocols.lightsecagg import STAGES as LIGHTSECAGG_STAGES
+from protocols.lightsecagg import LightSecAggClient, LightSecAggConfig, LightSecAggServer
 from protocols.server import SecAggServer
-from protocols.stages import Stage, flow_of, stages_of
+from protocols.stages import flow_of, stages_of
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
 from secagg.keys import SigningKeyPair
@@ -56,27 +58,28 @@ class SecureRoundOutput:
     stats: dict[str, Any]
 
 
-def run_secure_round(config: SecAggConfig, inputs: InputFn, plan: RoundPlan,
+def run_secure_round(config: SecAggConfig | LightSecAggConfig, inputs: InputFn, plan: RoundPlan,
                      rng: RandomSource | None = None) -> SecureRoundOutput:
-    """One round among ``config.client_ids`` under ``plan``; ``AbortError`` if a stage gets < t."""
-    server, clients = _parties(config, rng)
+    """One round among ``config.client_ids`` under ``plan`` (SecAgg, SecAgg+ or LightSecAgg,
+    by the config's type); ``AbortError`` if a stage gets fewer answers than it needs."""
+    server, clients, stages = _parties(config, rng)
     meters: dict[str, _StageMeter] = {}
     pending: dict[int, bytes | None] = dict.fromkeys(config.client_ids)
     try:
-        for stage in stages_of(flow_of(config)):
+        for stage in stages:
             meter = meters[stage.value] = _StageMeter()
             senders = _collect(stage, clients, server, pending, inputs, plan, meter)
             meter.simulated_s = plan.stage_seconds(stage.value, senders)
             pending = dict(_timed(meter, server.close_stage))
             meter.down = sum(len(m) for m in pending.values())
-        total = _timed(meters[Stage.UNMASKING.value], server.result)
+        total = _timed(meters[stages[-1].value], server.result)
     except AbortError as exc:
         exc.stats = _summary(meters)  # type: ignore[attr-defined]  # what the round cost so far
         raise
     return SecureRoundOutput(total, server.included, _summary(meters))
 
 
-def _collect(stage: Stage, clients: dict[int, SecAggClient], server: SecAggServer,
+def _collect(stage: Any, clients: dict[int, Any], server: Any,
              pending: dict[int, bytes | None], inputs: InputFn, plan: RoundPlan,
              meter: _StageMeter) -> list[int]:
     """Every live, punctual client sends its stage message; returns who did."""
@@ -84,7 +87,7 @@ def _collect(stage: Stage, clients: dict[int, SecAggClient], server: SecAggServe
     for cid in sorted(pending):
         if not plan.sends(stage.value, cid):
             continue  # silent or late: the deadline closes the stage without it
-        vector = inputs(cid) if stage is Stage.MASKED_INPUT else None
+        vector = inputs(cid) if clients[cid].wants_input else None
         start = time.perf_counter()
         try:
             reply = clients[cid].respond(pending[cid], vector)
@@ -99,16 +102,20 @@ def _collect(stage: Stage, clients: dict[int, SecAggClient], server: SecAggServe
     return senders
 
 
-def _parties(config: SecAggConfig, rng: RandomSource | None
-             ) -> tuple[SecAggServer, dict[int, SecAggClient]]:
-    """The server and the clients; in malicious mode each client gets a signing key (the PKI)."""
+def _parties(config: SecAggConfig | LightSecAggConfig, rng: RandomSource | None
+             ) -> tuple[Any, dict[int, Any], tuple[Any, ...]]:
+    """The server, the clients and the stages; in malicious mode each client gets a signing key
+    (the PKI)."""
+    if isinstance(config, LightSecAggConfig):
+        clients = {c: LightSecAggClient(config, c, rng=rng) for c in config.client_ids}
+        return LightSecAggServer(config), clients, LIGHTSECAGG_STAGES
     signing: dict[int, SigningKeyPair | None] = dict.fromkeys(config.client_ids)
     verify: dict[int, bytes] | None = None
     if config.malicious:
         signing = {c: SigningKeyPair.generate(rng) for c in config.client_ids}
         verify = {c: k.verify_key_bytes for c, k in signing.items()}  # type: ignore[union-attr]
-    clients = {c: SecAggClient(config, c, signing[c], verify, rng=rng) for c in config.client_ids}
-    return SecAggServer(config, verify), clients
+    parties = {c: SecAggClient(config, c, signing[c], verify, rng=rng) for c in config.client_ids}
+    return SecAggServer(config, verify), parties, stages_of(flow_of(config))
 
 
 def _timed(meter: _StageMeter, fn: Callable[..., Any], *args: Any) -> Any:

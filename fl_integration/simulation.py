@@ -23,7 +23,8 @@ MALICIOUS_SPARSE_STAGES: tuple[str, ...] = (
     "unmasking",
 )
 #: Dropping out before or at these stages keeps a client's input out of the sum.
-INPUT_STAGES = frozenset({"advertise_keys", "share_keys", "masked_input"})
+INPUT_STAGES = frozenset({"advertise_keys", "reveal_seed", "share_keys", "share_masks",
+                          "masked_input"})
 
 LatencyFn = Callable[[int, int, str], float]  # (round, client id, stage) -> seconds
 

@@ -35,9 +35,9 @@ def _plan(n: int, dropouts: dict[str, set[int]], late: dict[str, set[int]] | Non
 
 
 def _ctx(plan: RoundPlan, clip: float = 1.0, max_weight: float = 64.0) -> RoundContext:
-    def codec(n, n_min, *, colluders=None):
-        return WeightedEncoding.fit(dimension=DIM, bits=32, clip=clip, max_summands=n,
-                                    max_weight=max_weight)
+    def codec(n, n_min, *, colluders=None, max_bits=None):
+        return WeightedEncoding.fit(dimension=DIM, bits=min(32, max_bits or 32), clip=clip,
+                                    max_summands=n, max_weight=max_weight)
     return RoundContext(1, plan, codec)
 
 
@@ -136,3 +136,32 @@ def test_abort_skips_round_and_keeps_model():
     assert second.skipped is None
     got, _ = flatten(res.parameters)
     assert np.abs(got - expected_step(clients, second.survivors)).max() < second.quantization_bound
+
+
+def test_lightsecagg_step_equals_plain_within_the_bound_with_dropouts():
+    """LightSecAgg through the FL layer: its sum lives in GF(2^31 - 1), so the codec gets the
+    narrower width the field leaves; the step still equals plain FedAvg within the bound."""
+    from fl_integration.aggregators import LIGHTSECAGG_STAGES, LightSecAggAggregator
+
+    n = 15
+    plan = _plan(n, {"advertise_keys": {1}, "share_masks": {2}, "masked_input": {3},
+                     "aggregate_mask": {4}}, stages=LIGHTSECAGG_STAGES)
+    updates, weights = _inputs(n)
+    secure = LightSecAggAggregator(expected_dropout=0.3).aggregate(updates, weights, _ctx(plan))
+    plain = PlainAggregator().aggregate(updates, weights, _ctx(plan))
+    assert secure.survivors == plain.survivors == frozenset(range(4, n + 1))
+    assert secure.stats["bits"] < 32 and list(secure.stats["stages"]) == list(LIGHTSECAGG_STAGES)
+    err = np.abs(secure.sum_vector / secure.total_weight - plain.sum_vector / plain.total_weight)
+    assert err.max() < secure.stats["quantization_bound"] < 1e-4
+
+
+def test_fedavg_runs_lightsecagg_by_name():
+    clients = make_shift_clients(12, DIM, seed=21)
+    sim = Simulation(clients_per_round=12, dropout=0.1, seed=4)
+    res = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator="lightsecagg", clip=1.0,
+                                                         rounds=2, simulation=sim))
+    assert all(r.skipped is None for r in res.history)
+    plain = run_fedavg(clients, initial(DIM), FedAvgConfig(aggregator="plain", clip=1.0,
+                                                           rounds=2, simulation=sim))
+    got, want = flatten(res.parameters)[0], flatten(plain.parameters)[0]
+    assert np.abs(got - want).max() < 1e-3
