@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 EXTRAS ?= dev,demo,dp,flower,examples
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow lint demo bench bench-scaling clean
+.PHONY: install test test-slow lint demo bench bench-scaling federation clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ test-slow: install
 
 demo: install
 	$(BIN)/python -m fl_integration.demo
+
+# A local Flower federation: SuperLink + SuperNodes as processes, TLS, our SecAgg+ (see
+# examples/flower/README.md). More options: make federation ARGS="--nodes 6 --malicious"
+federation: install
+	FLWR_TELEMETRY_ENABLED=0 $(BIN)/python examples/flower/deploy.py $(ARGS)
 
 bench: install
 	$(BIN)/python -m pytest bench/micro -o addopts="" --benchmark-only --benchmark-columns=min,mean,max,rounds

@@ -17,7 +17,7 @@ def test_parameter_tables_are_what_the_finder_picks() -> None:
 
 def test_the_readme_points_only_at_files_users_have() -> None:
     text = (ROOT / "README.md").read_text()
-    assert "DESIGN" not in text and "shared" not in text
+    assert "DESIGN" not in text and "shared/" not in text
     assert "SECURITY.md" in text and (ROOT / "SECURITY.md").exists()
 
 

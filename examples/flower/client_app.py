@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flwr.client import ClientApp, NumPyClient
+from flwr.client.mod import secaggplus_mod as flower_secaggplus_mod
 from flwr.common import Context
 from task import evaluate, load_partition, train
 
@@ -32,4 +33,12 @@ def client_fn(context: Context):
     ).to_client()
 
 
-app = ClientApp(client_fn=client_fn, mods=[secaggplus_mod])
+def secure_aggregation(msg, ctxt, call_next):
+    """secagg's mod, unless this node's operator chose Flower's own for the side-by-side
+    measurement (node config ``secure-aggregation="flower"``; the node decides, not the run)."""
+    if ctxt.node_config.get("secure-aggregation", "secagg") == "flower":
+        return flower_secaggplus_mod(msg, ctxt, call_next)
+    return secaggplus_mod(msg, ctxt, call_next)
+
+
+app = ClientApp(client_fn=client_fn, mods=[secure_aggregation])

@@ -8,6 +8,10 @@ The rest of the library never imports this package, so it works without Flower.
 Each node records the stages it has answered in a node-local directory (``StageGuard``, see
 :mod:`.guard` for where it lives: node config ``secagg-state-dir``, ``SECAGG_STATE_DIR``, or
 ``~/.local/state/secagg/flower``), so that no stage is answered twice, even concurrently.
+
+Malicious mode (``SecAggWorkflow(malicious=True, verify_keys=...)``) needs every node's Ed25519
+signing key and the federation's verify-key file in its node config (``secagg-signing-key``,
+``secagg-verify-keys``); :mod:`.identity` reads and writes both.
 """
 
 from __future__ import annotations

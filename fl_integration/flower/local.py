@@ -12,13 +12,16 @@ exception in the ClientApp becomes an error reply, as in Flower's engines.
 copy of its node's Context as it was when the push began, and stores each copy back when its
 message is done (last writer wins): the way Flower's simulation workers and the deployment
 runtime handle a node that gets several messages together.
+
+``node_config`` adds keys to each node's node config (by partition id), e.g. malicious mode's
+``secagg-signing-key``; ``LocalGrid.node_id(partition_id)`` is the Flower node id of a node.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
@@ -59,15 +62,17 @@ class LocalGrid(Grid):
         wait_for_silent: bool = True,
         run_config: dict | None = None,
         concurrent: bool = False,
+        node_config: Mapping[int, Mapping[str, object]] | None = None,
     ) -> None:
         self.app, self.silent, self.wait_for_silent = client_app, silent, wait_for_silent
         self.concurrent = concurrent
         self._lock = threading.Lock()
         self.pushed = 0
         self.contexts = {
-            self._node_id(pid): Context(
-                run_id=1, node_id=self._node_id(pid),
-                node_config={"partition-id": pid, "num-partitions": num_nodes},
+            self.node_id(pid): Context(
+                run_id=1, node_id=self.node_id(pid),
+                node_config={"partition-id": pid, "num-partitions": num_nodes,
+                             **(node_config or {}).get(pid, {})},
                 state=RecordDict(), run_config=dict(run_config or {}),
             )
             for pid in range(num_nodes)
@@ -81,7 +86,8 @@ class LocalGrid(Grid):
         TaskIdentity.node_id = SUPERLINK_NODE_ID
 
     @staticmethod
-    def _node_id(pid: int) -> int:
+    def node_id(pid: int) -> int:
+        """The Flower node id of the node with partition id ``pid``."""
         return 7919 * (pid + 1) + 12345  # not 0..n-1, so no code may confuse ids and indices
 
     def set_run(self, run: Run) -> None:

@@ -16,6 +16,13 @@ copy of the Context), so every stage first claims (session, stage) in the node-l
 refused (``OutOfOrder``). The Context still refuses skipped stages. The state is hidden from
 the rest of the ClientApp while it trains, and the reply carries no plaintext weight.
 
+The node answers whatever stages the round's config calls for (``stages_for``): four in the
+semi-honest mode, plus ``consistency_check`` in malicious mode and ``reveal_seed`` in
+malicious SecAgg+. Every setup names the Flower node of each client id (the roster, bound into
+the session id); the node refuses one that gives its client id to another node. Malicious mode
+takes the node's Ed25519 signing key and the federation's verify-key file from the node config
+(:mod:`.identity`); a node that has a signing key refuses semi-honest rounds.
+
 Errors that cross the wire carry no data: Flower sends ``str(exception)`` to the server, so a
 failed stage raises a fresh error with a fixed text. Failures the server's messages caused
 keep their class (``OutOfOrder``, ``MalformedMessage``, ``WrongSession``,
@@ -49,25 +56,34 @@ from secagg.errors import (
 )
 
 from .guard import StageGuard
+from .identity import (
+    SIGNING_KEY_KEY,
+    VERIFY_KEYS_KEY,
+    load_signing_key,
+    load_verify_keys,
+    verify_key_of,
+)
 from .records import (
     ADVERTISE_KEYS,
+    CONSISTENCY_CHECK,
     MASKED_INPUT,
     PAYLOAD,
     RECORD_KEY,
+    REVEAL_SEED,
     SHARE_KEYS,
     STAGE,
-    STAGES,
     STATE_KEY,
     UNMASK,
     RoundSetup,
     pack_update,
+    stages_for,
 )
 
 CallNext = Callable[[Message, Context], Message]
 _SEED = "seed"
 _SETUP = "setup."
 _SEEN = "seen."  # server message that opened each stage, replayed to rebuild the client
-_DONE = "done"  # index in STAGES of the last stage this node answered
+_DONE = "done"  # index in the round's stages (stages_for) of the last stage answered
 _SERVER_FAULTS: dict[type[SecAggError], str] = {  # checked in order: subclasses first
     OutOfOrder: "already answered, or not reached yet",
     MalformedMessage: "the server's message does not decode or its setup is unsafe",
@@ -109,30 +125,34 @@ def _wire_error(stage: str, exc: Exception) -> SecAggError:
 
 
 def _advertise(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
-    """Stage 0: a fresh round — new seed, new setup, nothing kept from earlier rounds."""
+    """Stage 0: a fresh round — new seed, new setup, nothing kept from earlier rounds. The
+    setup is checked (roster, mode, keys) before the session is claimed."""
     setup = RoundSetup.from_record(record)
+    _identity(ctxt, setup)
     _guard(ctxt).open_session(setup.config.session_id)
     state = ConfigRecord({_SEED: secrets.token_bytes(32), _DONE: 0})
     for key, value in setup.to_record().items():
         state[_SETUP + key] = value
-    out = _rebuild(state, ADVERTISE_KEYS).advertise_keys()
+    out = _rebuild(ctxt, state, ADVERTISE_KEYS).respond()
     ctxt.state.config_records[STATE_KEY] = state
     return RecordDict(), out
 
 
-def _share_keys(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
-    state, _ = _claim(ctxt, SHARE_KEYS)
+def _step(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
+    """A stage between setup and masking, or the consistency check: the protocol's answer."""
+    stage = record.get(STAGE)
+    state, _ = _claim(ctxt, stage)
     payload = _payload(record)
-    out = _rebuild(state, SHARE_KEYS).share_keys(payload)
-    _answered(state, SHARE_KEYS, payload)
+    out = _rebuild(ctxt, state, stage).respond(payload)
+    _answered(state, stage, payload)
     return RecordDict(), out
 
 
 def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: ConfigRecord):
-    """Stage 2: train (the rest of the ClientApp), then upload only the masked encoding."""
+    """Train (the rest of the ClientApp), then upload only the masked encoding."""
     state, setup = _claim(ctxt, MASKED_INPUT)
     payload = _payload(record)
-    client = _rebuild(state, MASKED_INPUT)
+    client = _rebuild(ctxt, state, MASKED_INPUT)
     reply = _train_without_state(msg, ctxt, call_next)
     fitres = compat.recorddict_to_fitres(reply.content, keep_input=True)
     vector = pack_update(
@@ -141,7 +161,7 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
     )
     if vector.size != setup.vector_length:
         raise ValueError("the trained model's size differs from the round's")
-    out = client.masked_input(payload, setup.encoder().encode(vector))
+    out = client.respond(payload, setup.encoder().encode(vector))
     _answered(state, MASKED_INPUT, payload)
     # The plaintext update and weight never leave the node: both travel under the mask.
     # Metrics are the user's own plaintext choice and are passed on as Flower does.
@@ -153,15 +173,17 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
 def _unmask(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
     """Last stage: reveal the shares the survivor set calls for, then forget the round."""
     state, _ = _claim(ctxt, UNMASK)
-    out = _rebuild(state, UNMASK).unmask(_payload(record))
+    out = _rebuild(ctxt, state, UNMASK).respond(_payload(record))
     del ctxt.state.config_records[STATE_KEY]
     return RecordDict(), out
 
 
 _HANDLERS = {
     ADVERTISE_KEYS: _advertise,
-    SHARE_KEYS: _share_keys,
+    REVEAL_SEED: _step,
+    SHARE_KEYS: _step,
     MASKED_INPUT: _masked_input,
+    CONSISTENCY_CHECK: _step,
     UNMASK: _unmask,
 }
 
@@ -170,8 +192,8 @@ def _claim(ctxt: Context, stage: str) -> tuple[ConfigRecord, RoundSetup]:
     """The round state, after refusing a skipped stage (Context) and claiming ``stage`` of
     this session in the node-local guard, before anything is computed."""
     state = _state(ctxt)
-    _expect(state, stage)
     setup = _setup(state)
+    _expect(state, stages_for(setup.config), stage)
     _guard(ctxt).claim(setup.config.session_id, stage)
     return state, setup
 
@@ -180,18 +202,18 @@ def _guard(ctxt: Context) -> StageGuard:
     return StageGuard.for_node(ctxt.node_id, ctxt.node_config)
 
 
-def _expect(state: ConfigRecord, stage: str) -> None:
+def _expect(state: ConfigRecord, stages: tuple[str, ...], stage: str) -> None:
     """Refuse any stage but the one after the last answered (no repeats, no skips)."""
     done = state.get(_DONE)
-    if not isinstance(done, int) or STAGES.index(stage) != done + 1:
-        last = STAGES[done] if isinstance(done, int) and 0 <= done < len(STAGES) else "?"
+    if not isinstance(done, int) or stage not in stages or stages.index(stage) != done + 1:
+        last = stages[done] if isinstance(done, int) and 0 <= done < len(stages) else "?"
         raise OutOfOrder(f"stage {stage} refused: the last stage this node answered is {last}")
 
 
 def _answered(state: ConfigRecord, stage: str, seen: bytes) -> None:
     """Record in one write the server message of ``stage`` and that it has been answered."""
     state[_SEEN + stage] = seen
-    state[_DONE] = STAGES.index(stage)
+    state[_DONE] = stages_for(_setup(state).config).index(stage)
 
 
 def _train_without_state(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
@@ -203,22 +225,53 @@ def _train_without_state(msg: Message, ctxt: Context, call_next: CallNext) -> Me
         ctxt.state.config_records[STATE_KEY] = state
 
 
-def _rebuild(state: ConfigRecord, stage: str) -> SecAggClient:
+def _rebuild(ctxt: Context, state: ConfigRecord, stage: str) -> SecAggClient:
     """The round's client, brought to just before ``stage`` by replaying what it saw."""
     setup = _setup(state)
-    client = SecAggClient(setup.config, setup.client_id, rng=AesCtrRandom(seed=state[_SEED]))
+    signing_key, verify_keys = _identity(ctxt, setup)
+    client = SecAggClient(setup.config, setup.client_id, signing_key, verify_keys,
+                          rng=AesCtrRandom(seed=state[_SEED]))
     if stage == ADVERTISE_KEYS:
         return client
-    client.advertise_keys()
-    for done in STAGES[1 : STAGES.index(stage)]:
+    client.respond()
+    stages = stages_for(setup.config)
+    for done in stages[1 : stages.index(stage)]:
         seen = state.get(_SEEN + done)
         if seen is None:
             raise OutOfOrder(f"stage {stage} before {done}")
-        if done == MASKED_INPUT:  # replayed only for the shares it stores; upload discarded
-            client.masked_input(seen, setup.encoder().encode(np.zeros(setup.vector_length)))
-        else:
-            getattr(client, done)(seen)
+        # masked_input is replayed only for the shares it stores; the upload is discarded
+        vector = None
+        if client.wants_input:
+            vector = setup.encoder().encode(np.zeros(setup.vector_length))
+        client.respond(seen, vector)
     return client
+
+
+def _identity(ctxt: Context, setup: RoundSetup) -> tuple[object | None, dict[int, bytes] | None]:
+    """This node's signing key and the round's verify keys by client id (malicious mode), after
+    checking the roster: this node holds its client id, a node with a signing key takes part
+    in malicious rounds only, and every node of the roster is in the node's own verify-key
+    file (node config, never the server's word)."""
+    if not setup.nodes:
+        raise MalformedMessage("round setup without a roster")
+    if setup.node_of(setup.client_id) != ctxt.node_id:
+        raise ProtocolViolation("the roster gives this node's client id to another node")
+    key_path = ctxt.node_config.get(SIGNING_KEY_KEY)
+    if not setup.config.malicious:
+        if key_path:
+            raise ProtocolViolation("this node takes part in malicious-mode rounds only")
+        return None, None
+    keys_path = ctxt.node_config.get(VERIFY_KEYS_KEY)
+    if not key_path or not keys_path:
+        raise LocalError(f"a malicious-mode round needs the node config keys {SIGNING_KEY_KEY} "
+                         f"and {VERIFY_KEYS_KEY}")
+    signing_key = load_signing_key(str(key_path))
+    known = load_verify_keys(str(keys_path))
+    if known.get(ctxt.node_id) != verify_key_of(signing_key):
+        raise LocalError("the verify-key file does not hold this node's key under its node id")
+    if any(node not in known for node in setup.nodes):
+        raise ProtocolViolation("the roster names a node outside this node's verify-key file")
+    return signing_key, {cid: known[setup.node_of(cid)] for cid in setup.config.client_ids}
 
 
 def _state(ctxt: Context) -> ConfigRecord:

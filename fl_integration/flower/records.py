@@ -3,7 +3,10 @@
 Every message of ours holds one ``ConfigRecord`` under ``RECORD_KEY`` with the stage name and
 the opaque wire bytes of ``SecAggClient``/``SecAggServer``; the setup message adds the round's
 ``RoundSetup``: the protocol config in its own versioned encoding (``SecAggConfig.to_bytes``),
-so client and server use the identical config, and the encoding parameters.
+so client and server use the identical config, the encoding parameters, and the Flower node
+that holds each client id. That list (the roster) is bound into the session id, which every
+key, signature and mask of the round binds: two nodes shown different rosters are in two
+different sessions, and in malicious mode their signatures do not count for each other.
 
 A node's weight (its ``num_examples``) above the server's ``max_weight`` is clipped to it on
 the node, as FedAvg's path does, never refused: a refusal would tell the server that the count
@@ -19,13 +22,17 @@ non-numeric parameters, and a weight that is not a finite number >= 0, are refus
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from protocols import SecAggConfig
+from protocols.stages import Stage, flow_of, stages_of
 from secagg.encoding import FixedPointEncoder
 from secagg.errors import EncodingError, MalformedMessage, ProtocolViolation
 
@@ -36,31 +43,94 @@ PAYLOAD = "payload"
 
 ADVERTISE_KEYS = "advertise_keys"
 SHARE_KEYS = "share_keys"
+REVEAL_SEED = "reveal_seed"
 MASKED_INPUT = "masked_input"
 CONSISTENCY_CHECK = "consistency_check"
 UNMASK = "unmask"
-STAGES = (ADVERTISE_KEYS, SHARE_KEYS, MASKED_INPUT, UNMASK)
+STAGES = (ADVERTISE_KEYS, SHARE_KEYS, MASKED_INPUT, UNMASK)  # a semi-honest round's
+_WIRE_NAMES = {
+    Stage.ADVERTISE_KEYS: ADVERTISE_KEYS, Stage.REVEAL_SEED: REVEAL_SEED,
+    Stage.SHARE_KEYS: SHARE_KEYS, Stage.MASKED_INPUT: MASKED_INPUT,
+    Stage.CONSISTENCY_CHECK: CONSISTENCY_CHECK, Stage.UNMASKING: UNMASK,
+}
+# Hash label binding the roster into the session id. It belongs with secagg.labels; it lives
+# here because only this adapter has rosters.
+ROSTER_LABEL = b"secagg/v2/flower/roster"
+_NONCE_BYTES = 32
+_NODE_ID_BYTES = 8  # Flower node ids are unsigned 64-bit
+
+
+def stages_for(config: SecAggConfig) -> tuple[str, ...]:
+    """The wire names of the stages a round with this config runs, in order: four when
+    semi-honest, plus ``consistency_check`` in malicious mode, plus ``reveal_seed`` in
+    malicious SecAgg+ (the protocol's own table, :func:`protocols.stages.stages_of`)."""
+    return tuple(_WIRE_NAMES[s] for s in stages_of(flow_of(config)))
+
+
+def roster_session(nodes: Sequence[int], nonce: bytes | None = None) -> bytes:
+    """A fresh session id that commits to the roster: 32 random bytes and the hash of them
+    with the node of every client id, in client-id order."""
+    nonce = secrets.token_bytes(_NONCE_BYTES) if nonce is None else nonce
+    return nonce + _roster_digest(nonce, nodes)
+
+
+def _roster_digest(nonce: bytes, nodes: Sequence[int]) -> bytes:
+    count = len(nodes).to_bytes(4, "big")
+    return hashlib.sha256(len(ROSTER_LABEL).to_bytes(2, "big") + ROSTER_LABEL + nonce + count
+                          + _encode_nodes(nodes)).digest()
+
+
+def _encode_nodes(nodes: Sequence[int]) -> bytes:
+    return b"".join(int(n).to_bytes(_NODE_ID_BYTES, "big") for n in nodes)
+
+
+def _decode_nodes(data: bytes) -> tuple[int, ...]:
+    if len(data) % _NODE_ID_BYTES:
+        raise MalformedMessage("round setup: the roster is not a whole number of node ids")
+    return tuple(int.from_bytes(data[i : i + _NODE_ID_BYTES], "big")
+                 for i in range(0, len(data), _NODE_ID_BYTES))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoundSetup:
     """One round's parameters as the server sends them to one client: its id, the protocol
-    config (on the wire as ``SecAggConfig.to_bytes()``) and the encoding parameters."""
+    config (on the wire as ``SecAggConfig.to_bytes()``), the encoding parameters and the
+    roster: ``nodes[i]`` is the Flower node id of client id ``config.client_ids[i]``, and the
+    session id commits to it (:func:`roster_session`). ``nodes`` may be empty only where no
+    Flower node takes part (tests of the value type); ``secagg_mod`` refuses such a setup."""
 
     client_id: int
     config: SecAggConfig
     clip: float  # parameters are clipped to [-clip, clip] before weighting
     scale: float  # fixed-point scale of the encoder
     max_weight: float  # a client's weight (num_examples) is clipped to this and divided by it
+    nodes: tuple[int, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.client_id not in self.config.client_ids:
             raise ValueError("client_id must be one of config.client_ids")
+        if self.nodes:
+            self._check_roster()
         for name in ("clip", "scale", "max_weight"):
             value = getattr(self, name)
             if not (isinstance(value, float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite float > 0")
         self.encoder()  # refuses a scale at which the sum could overflow
+
+    def _check_roster(self) -> None:
+        nodes = self.nodes
+        if len(nodes) != self.config.num_clients or len(set(nodes)) != len(nodes):
+            raise ValueError("nodes must name one distinct Flower node per client id")
+        if not all(type(n) is int and 0 <= n < 2 ** (8 * _NODE_ID_BYTES) for n in nodes):
+            raise ValueError("nodes must be unsigned 64-bit Flower node ids")
+        session = self.config.session_id
+        nonce, digest = session[:_NONCE_BYTES], session[_NONCE_BYTES:]
+        if not hmac.compare_digest(digest, _roster_digest(nonce, nodes)):
+            raise ValueError("the session id does not commit to this roster")
+
+    def node_of(self, client_id: int) -> int:
+        """The Flower node id holding ``client_id`` in this round."""
+        return self.nodes[self.config.client_ids.index(client_id)]
 
     @property
     def vector_length(self) -> int:
@@ -72,6 +142,7 @@ class RoundSetup:
         return {
             "client_id": self.client_id, "config": self.config.to_bytes(), "clip": self.clip,
             "scale": self.scale, "max_weight": self.max_weight,
+            "nodes": _encode_nodes(self.nodes),
         }
 
     @classmethod
@@ -86,6 +157,7 @@ class RoundSetup:
                 raise MalformedMessage(f"round setup: {f.name} must be {_TYPES[f.name].__name__}")
             values[f.name] = value
         values["config"] = SecAggConfig.from_bytes(values["config"])  # type: ignore[arg-type]
+        values["nodes"] = _decode_nodes(values["nodes"])  # type: ignore[arg-type]
         try:
             return cls(**values)  # type: ignore[arg-type]
         except ValueError as exc:  # EncodingError included
@@ -103,6 +175,7 @@ class RoundSetup:
 
 _TYPES: dict[str, type] = {
     "client_id": int, "config": bytes, "clip": float, "scale": float, "max_weight": float,
+    "nodes": bytes,
 }
 
 

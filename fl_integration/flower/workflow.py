@@ -9,7 +9,9 @@ to ``timeout`` seconds (a node that has not answered by then is a dropout) and c
 from __future__ import annotations
 
 import math
-import secrets
+import os
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from logging import ERROR, INFO, WARNING
 from typing import cast
@@ -35,18 +37,22 @@ from protocols.params import worst_count
 from secagg.encoding import FixedPointEncoder
 from secagg.errors import AbortError, MalformedMessage, ProtocolViolation, SecAggError
 
+from .identity import load_verify_keys
 from .records import (
     ADVERTISE_KEYS,
     MASKED_INPUT,
     PAYLOAD,
     RECORD_KEY,
     STAGE,
-    STAGES,
     RoundSetup,
     encoder_clip,
+    roster_session,
+    stages_for,
     unpack_average,
     vector_length,
 )
+
+POLL_INTERVAL = 0.5  # seconds between two pulls of a stage's replies (Flower's grid: 3)
 
 
 @dataclass
@@ -90,6 +96,13 @@ class SecAggWorkflow:
     wait for all). ``on_abort``: ``"raise"`` re-raises ``AbortError`` (too few clients left to
     finish the round) and ``ProtocolViolation`` (the decoded sum has no valid average: a client
     sent a bad weight); ``"skip"`` logs either and keeps the previous model.
+
+    ``malicious=True`` runs the protocol's malicious mode (signed keys, the consistency check;
+    on a sparse graph also the clients' graph seed), against a server that may deviate.
+    ``verify_keys`` is then the PKI: Flower node id -> Ed25519 verify key, as a mapping or
+    the path of a verify-key file (:mod:`.identity`); every SuperNode holds its signing key
+    and the same file in its node config. Sampled nodes without a key are left out of the
+    round. The threshold must exceed half of each neighbourhood (the config says which t).
     """
 
     def __init__(
@@ -105,6 +118,8 @@ class SecAggWorkflow:
         modulus_range: int = 2**32,
         timeout: float | None = None,
         on_abort: str = "raise",
+        malicious: bool = False,
+        verify_keys: Mapping[int, bytes] | str | os.PathLike | None = None,
     ) -> None:
         if modulus_range <= 0 or modulus_range & (modulus_range - 1):
             raise ValueError("modulus_range must be a power of two, 2**8 to 2**64")
@@ -125,14 +140,18 @@ class SecAggWorkflow:
         self.modulus_bits = modulus_range.bit_length() - 1
         self.timeout = timeout
         self.on_abort = on_abort
+        self.malicious = bool(malicious)
+        self.verify_keys = _pki(malicious, verify_keys)
 
     # -- planning: everything that can be refused is refused here, before any message ------
 
-    def plan(self, num_clients: int, length: int) -> tuple[SecAggConfig, FixedPointEncoder]:
-        """The round's protocol config and encoder for ``num_clients`` x ``length`` values;
-        raises ``ValueError``/``EncodingError`` naming the parameter to change."""
+    def plan(self, num_clients: int, length: int, nodes: Sequence[int] = ()
+             ) -> tuple[SecAggConfig, FixedPointEncoder]:
+        """The round's protocol config and encoder for ``num_clients`` x ``length`` values,
+        its session id bound to ``nodes`` (the Flower node of each client id); raises
+        ``ValueError``/``EncodingError`` naming the parameter to change."""
         ids = list(range(1, num_clients + 1))
-        session = secrets.token_bytes(32)
+        session = roster_session(nodes)
         config = self._config(ids, length, session)
         clip = encoder_clip(self.clipping_range)
         if self.quantization_range is None:
@@ -146,7 +165,8 @@ class SecAggWorkflow:
 
     def _config(self, ids: list[int], length: int, session: bytes) -> SecAggConfig:
         """The finder's config, or the hand-picked graph and threshold with the budgets."""
-        common = {"modulus_bits": self.modulus_bits, "session_id": session}
+        common = {"modulus_bits": self.modulus_bits, "session_id": session,
+                  "malicious": self.malicious}
         if self.num_shares is None:
             auto = self._finder(ids, length, common)
             if self.reconstruction_threshold is None:
@@ -239,28 +259,42 @@ class SecAggWorkflow:
         if not sampled:
             log(INFO, "configure_fit: no clients selected, cancel")
             return None
-        nodes = sorted(proxy.node_id for proxy, _ in sampled)
+        nodes = self._with_keys(sorted(proxy.node_id for proxy, _ in sampled))
         length = vector_length(parameters_to_ndarrays(params))
-        config, encoder = self.plan(len(nodes), length)  # refuses before any message
-        log(INFO, "secagg: %d clients, %d values, %s, t=%d, up to %d dropouts, %d colluders",
+        config, encoder = self.plan(len(nodes), length, nodes)  # refuses before any message
+        log(INFO, "secagg: %d clients, %d values, %s, t=%d, up to %d dropouts, %d colluders%s",
             len(nodes), length, f"k={config.neighbors}" if config.neighbors else "complete graph",
-            config.threshold, config.max_dropouts, config.max_corrupt)
+            config.threshold, config.max_dropouts, config.max_corrupt,
+            ", malicious mode" if config.malicious else "")
         setup = RoundSetup(
             client_id=config.client_ids[0], config=config, clip=self.clipping_range,
-            scale=float(encoder.scale), max_weight=self.max_weight,
+            scale=float(encoder.scale), max_weight=self.max_weight, nodes=tuple(nodes),
         )
+        keys = None
+        if self.malicious:
+            keys = {cid: self.verify_keys[setup.node_of(cid)] for cid in config.client_ids}
         return _Round(
             number=number,
             node_to_id={nid: i + 1 for i, nid in enumerate(nodes)},
             proxies={proxy.node_id: proxy for proxy, _ in sampled},
             fitins={p.node_id: compat.fitins_to_recorddict(ins, True) for p, ins in sampled},
             setup=setup,
-            server=SecAggServer(config),
+            server=SecAggServer(config, keys),
         )
+
+    def _with_keys(self, nodes: list[int]) -> list[int]:
+        """In malicious mode, the sampled nodes the PKI knows (the others cannot sign)."""
+        if not self.malicious:
+            return nodes
+        unknown = [n for n in nodes if n not in self.verify_keys]
+        if unknown:
+            log(WARNING, "secagg: nodes %s have no verify key and are left out of the round",
+                ", ".join(map(str, unknown)))
+        return [n for n in nodes if n in self.verify_keys]
 
     def _run_stages(self, grid: Grid, rnd: _Round) -> np.ndarray:
         outgoing: dict[int, bytes] = dict.fromkeys(rnd.node_to_id.values(), b"")
-        for stage in STAGES:
+        for stage in stages_for(rnd.setup.config):
             outgoing = self._exchange(grid, rnd, stage, outgoing)
         return rnd.server.result()
 
@@ -270,7 +304,7 @@ class SecAggWorkflow:
         """Send one stage's messages, feed what comes back in time, close the stage."""
         to_node = rnd.id_to_node
         messages = [self._message(rnd, stage, to_node[cid], data) for cid, data in outgoing.items()]
-        replies = list(grid.send_and_receive(messages, timeout=self.timeout))
+        replies = self._send_and_receive(grid, messages)
         for reply in replies:
             self._receive(rnd, stage, reply)
         silent = set(outgoing) - {rnd.node_to_id.get(r.metadata.src_node_id) for r in replies}
@@ -280,6 +314,21 @@ class SecAggWorkflow:
         log(INFO, "secagg round %d: %s: %d asked, %d replied", rnd.number, stage,
             len(messages), len(replies))
         return rnd.server.close_stage()
+
+    def _send_and_receive(self, grid: Grid, messages: list[Message]) -> list[Message]:
+        """Push one stage and pull its replies every ``POLL_INTERVAL`` seconds until all are in
+        or ``timeout`` has passed. (Flower's deployment grid sleeps 3 s between pulls; a round
+        is several stages in a row, each of which would wait for that.)"""
+        pending = set(grid.push_messages(messages))
+        end = None if self.timeout is None else time.monotonic() + self.timeout
+        replies: list[Message] = []
+        while True:
+            got = list(grid.pull_messages(pending))
+            replies += got
+            pending -= {reply.metadata.reply_to_message_id for reply in got}
+            if not pending or (end is not None and time.monotonic() >= end):
+                return replies
+            time.sleep(POLL_INTERVAL)
 
     def _message(self, rnd: _Round, stage: str, node: int, data: bytes) -> Message:
         record = ConfigRecord({STAGE: stage, PAYLOAD: data})
@@ -337,6 +386,26 @@ class SecAggWorkflow:
                 aggregated, True
             )
             context.history.add_metrics_distributed_fit(server_round=rnd.number, metrics=metrics)
+
+
+def _pki(malicious: bool, verify_keys: object) -> dict[int, bytes]:
+    """The verify keys by Flower node id (malicious mode), from a mapping or a file."""
+    if not malicious:
+        if verify_keys is not None:
+            raise ValueError("verify_keys are for malicious=True")
+        return {}
+    if verify_keys is None:
+        raise ValueError("malicious=True needs verify_keys: Flower node id -> Ed25519 verify "
+                         "key, or the path of a verify-key file")
+    if isinstance(verify_keys, str | os.PathLike):
+        try:
+            return load_verify_keys(verify_keys)
+        except SecAggError as exc:
+            raise ValueError(str(exc)) from None
+    out = {int(node): bytes(key) for node, key in dict(verify_keys).items()}
+    if any(len(key) != 32 for key in out.values()):
+        raise ValueError("verify_keys must be 32-byte Ed25519 verify keys")
+    return out
 
 
 def _parse_reply(reply: Message, stage: str) -> tuple[bytes, FitRes | None]:

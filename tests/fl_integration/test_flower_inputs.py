@@ -140,7 +140,7 @@ def test_a_failed_stage_sends_no_data_and_the_log_names_the_node(monkeypatch, ca
         strategy, grid = run_app(scripted_app(script), workflow, 5, monkeypatch)
     assert len(workflow.reasons) == 1 and "LocalError" in workflow.reasons[0]
     assert str(SECRET) not in workflow.reasons[0] and str(SECRET) not in caplog.text
-    node = grid._node_id(1)
+    node = grid.node_id(1)
     assert re.search(rf"client 2 \(node {node}\) dropped at masked_input", caplog.text)
     assert_close(strategy.rounds[1], fedavg([0, 2, 3, 4], 1), workflow, 5, [0, 2, 3, 4])
 
