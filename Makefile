@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 EXTRAS ?= dev,demo,dp,flower,examples
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow lint demo bench bench-scaling federation clean
+.PHONY: install test test-slow lint docs demo bench bench-scaling federation clean
 
 install: $(STAMP)
 
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The API reference, from the docstrings, into docs/api (open docs/api/index.html)
+docs: install
+	$(BIN)/pdoc --docformat restructuredtext -o docs/api secagg protocols protocols.lightsecagg dp fl_integration fl_integration.flower
 
 test: install lint
 	FLWR_TELEMETRY_ENABLED=0 $(BIN)/python -m pytest

@@ -31,3 +31,24 @@ def test_no_code_cites_files_users_do_not_have() -> None:
             if "DESIGN" in text or "shared/" in text:
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
+
+
+API_MODULES = ("secagg", "protocols", "protocols.lightsecagg", "dp", "fl_integration")
+
+
+def test_the_api_reference_renders_without_raw_markup() -> None:
+    """``make docs`` renders the docstrings with pdoc (reST); none may show a raw role, double
+    backticks or a citation of design notes users do not have."""
+    import re
+
+    import pdoc
+    import pdoc.render
+
+    pdoc.render.configure(docformat="restructuredtext")
+    for name in API_MODULES:
+        html = pdoc.pdoc(name)
+        text = " ".join(re.sub(r"<[^>]+>", "", m) for m in
+                        re.findall(r'<div class="docstring">(.*?)</div>', html, re.S))
+        assert text, name
+        for raw in (":func:`", ":class:`", ":mod:`", ":meth:`", "``", "DESIGN"):
+            assert raw not in text, (name, raw)
