@@ -19,6 +19,7 @@ COMMANDS = {
     "paillier": ("bench.paillier_compare", True, "packed vs unpacked Paillier, beside SecAgg+"),
     "parameters": ("bench.parameters", True, "the parameter finder's (k, t) and budgets per n"),
     "lightsecagg": ("bench.lightsecagg", True, "LightSecAgg beside SecAgg and SecAgg+ by dropout"),
+    "compression": ("bench.compression", True, "compression under the mask: bytes and accuracy"),
 }
 
 

@@ -2,7 +2,8 @@
 
 ``run_fedavg(clients, initial, FedAvgConfig(aggregator="secagg+", clip=1.0))`` trains with
 FedAvg; ``aggregator`` is one of "plain" | "secagg" | "secagg+" | "paillier", ``clip`` the L∞
-bound on an update, or ``dp`` in its place: ``LocalDP(...)`` or ``DistributedDP(...)``. The crypto lives in ``secagg``/``protocols`` and is
+bound on an update, or ``dp`` in its place: ``LocalDP(...)`` or ``DistributedDP(...)``;
+``compression`` is None or ``Quantize``/``Subsample``/``CountSketch``/``SignVote`` (:mod:`.compression`). The crypto lives in ``secagg``/``protocols`` and is
 loaded when a secure backend is first used. The Flower adapter is ``fl_integration.flower``.
 """
 
@@ -16,6 +17,7 @@ from .aggregators import (
     make_aggregator,
 )
 from .client import Client
+from .compression import CountSketch, Quantize, SignVote, Subsample
 from .fedavg import FedAvgConfig, FedAvgResult, run_fedavg
 from .history import History, RoundRecord
 from .params import ParamSpec, flatten, unflatten
@@ -27,6 +29,7 @@ __all__ = [
     "AggregateResult",
     "Aggregator",
     "Client",
+    "CountSketch",
     "DistributedDP",
     "FedAvgConfig",
     "FedAvgResult",
@@ -34,11 +37,14 @@ __all__ = [
     "LocalDP",
     "ParamSpec",
     "PlainAggregator",
+    "Quantize",
     "RoundContext",
     "RoundPlan",
     "RoundRecord",
     "SecAggAggregator",
+    "SignVote",
     "Simulation",
+    "Subsample",
     "flatten",
     "make_aggregator",
     "plan_round",

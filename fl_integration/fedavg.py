@@ -22,12 +22,14 @@ from secagg.errors import AbortError, ConfigError, EncodingError
 
 from .aggregators import AGGREGATORS, AggregateResult, Aggregator, RoundContext, make_aggregator
 from .client import Client, Parameters, has_evaluate
+from .compression import Compression, ErrorFeedback, check_compression, for_round, round_seed
 from .history import History, RoundRecord
 from .params import ParamSpec, flatten, unflatten
 from .privacy import DistributedDP, LocalDP, PrivacyTracker
 from .simulation import RoundPlan, Simulation, plan_round
 
 if TYPE_CHECKING:
+    from .compression.codec import RoundCompression
     from .quantization import Codec
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ class FedAvgConfig:
     config's ``l2_clip`` and ``clip`` must be left out. ``max_weight`` is the public bound on a
     client's weight (its example count; larger counts are capped). ``bits`` is the modulus of the
     secure sum: with ``n`` clients the encoder's step is ``n * clip / 2^(bits-1)``.
+    ``compression`` (``Quantize(bits=4)``, ``Subsample(fraction=0.1)``, ``CountSketch(width=...)``,
+    ``SignVote()``, or None) shortens or narrows the integer vectors every aggregator sums, plain
+    included; ``bits`` is then the widest word it may pack them into.
     """
 
     aggregator: str | Aggregator = "secagg+"
@@ -57,6 +62,7 @@ class FedAvgConfig:
     simulation: Simulation = field(default_factory=Simulation)
     fit_config: Mapping[str, Any] = field(default_factory=dict)
     rng: RandomSource | None = field(default=None, compare=False)  # crypto randomness; None = OS
+    compression: Compression | None = None
 
     def __post_init__(self) -> None:
         _check_aggregator(self.aggregator)
@@ -71,6 +77,8 @@ class FedAvgConfig:
             raise ConfigError(f"simulation must be a Simulation(...), got {self.simulation!r}")
         if not isinstance(self.fit_config, Mapping):
             raise ConfigError(f"fit_config must be a mapping, got {self.fit_config!r}")
+        check_compression(self.compression, self.dp, self.bits,
+                          self.simulation.clients_per_round)
 
 
 def _check_aggregator(aggregator: object) -> None:
@@ -148,17 +156,19 @@ class _Run:
         self.ids = tuple(range(1, len(clients) + 1))
         # ε against the server, which picks and sees the sample: no subsampling amplification
         self.privacy = PrivacyTracker(config.dp) if config.dp is not None else None
+        self.feedback = ErrorFeedback()  # client-side residuals, one per client id
 
     def round(self, r: int, flat: np.ndarray, spec: ParamSpec) -> tuple[np.ndarray, RoundRecord]:
         """One round from global vector ``flat``; returns the new vector and the record."""
         plan = plan_round(self.config.simulation, r, self.ids, self.aggregator.stages)
         record = RoundRecord(round=r, sampled=plan.sampled)
-        updates, weights, clipped = self._train(r, plan, flat, spec)
+        compression = self._compression(flat.size)
+        updates, weights, clipped = self._train(r, plan, flat, spec, compression)
         self._note_clipping(record, len(clipped), len(updates))
         made: list[Codec] = []
-        ctx = RoundContext(r, plan, self._codec_factory(flat.size, made),
-                           integer_only=isinstance(self.config.dp, DistributedDP),
-                           rng=self.config.rng)
+        ctx = RoundContext(r, plan, self._codec_factory(flat.size, made, compression),
+                           integer_only=isinstance(self.config.dp, DistributedDP)
+                           or compression is not None, rng=self.config.rng)
         try:
             result = self.aggregator.aggregate(updates, weights, ctx)
         except AbortError as exc:
@@ -167,12 +177,17 @@ class _Run:
             log.warning("round %d skipped, model unchanged: %s", r, exc)
         else:
             flat = flat + self.config.server_lr * result.sum_vector / result.total_weight
+            self.feedback.commit(result.survivors)
             _fill(record, result)
+            if compression is not None and made:
+                record.stats["compression"] = _shape(compression.method, made[-1])
+        self.feedback.pending.clear()  # a skipped round commits no residual
         self._account(record, made)
         self._evaluate(record, flat, spec, plan)
         return flat, record
 
-    def _train(self, r: int, plan: RoundPlan, flat: np.ndarray, spec: ParamSpec
+    def _train(self, r: int, plan: RoundPlan, flat: np.ndarray, spec: ParamSpec,
+               compression: RoundCompression | None = None
                ) -> tuple[dict[int, np.ndarray], dict[int, float], set[int]]:
         """Local training of the clients whose input will be sent; clip (and privatize), noting
         whose update the clip changed. A client whose update or weight is refused
@@ -186,6 +201,9 @@ class _Run:
             try:
                 update, was_clipped = self._prepare(new, flat)
                 weights[cid] = self._weight(n_examples)
+                if compression is not None:
+                    update, was_clipped = self._compress_side(cid, update, weights[cid],
+                                                              was_clipped, compression)
             except EncodingError as exc:
                 log.warning("round %d: client %d refused, counted as a dropout: %s", r, cid, exc)
                 lost = plan.dropouts.get("masked_input", frozenset())
@@ -213,6 +231,27 @@ class _Run:
             bites = _l2_above(update, dp_config.l2_clip) or _linf_above(noisy, self._linf)
             return np.clip(noisy, -self._linf, self._linf), bites
         return np.clip(update, -self._linf, self._linf), _linf_above(update, self._linf)
+
+    def _compression(self, dimension: int) -> RoundCompression | None:
+        """This round's public compression, from a fresh public seed (a deployed server draws
+        it and ships it with the round's config)."""
+        cfg = self.config
+        if cfg.compression is None:
+            return None
+        dp_config = cfg.dp if isinstance(cfg.dp, DistributedDP) else None
+        linf = 1.0 if dp_config is not None else self._linf  # unused under distributed DP
+        return for_round(cfg.compression, seed=round_seed(cfg.rng), dimension=dimension,
+                         clip=linf, dp=dp_config)
+
+    def _compress_side(self, cid: int, update: np.ndarray, weight: float, was_clipped: bool,
+                       compression: RoundCompression) -> tuple[np.ndarray, bool]:
+        """Client-side: add the client's error-feedback residual and hold the new one; note
+        whether the compression clips (a rotated value beyond ``Quantize.bound``)."""
+        if compression.method.error_feedback:
+            update = self.feedback.apply(cid, update)
+            self.feedback.hold(cid, compression.residual(update))
+        share = 1.0 if self.config.dp is not None else weight / self.config.max_weight
+        return update, was_clipped or compression.clips(update, share)
 
     def _note_clipping(self, record: RoundRecord, clipped: int, sent: int) -> None:
         """Record the fraction of this round's updates the clip changed; warn once if any."""
@@ -243,7 +282,9 @@ class _Run:
                           f"{self.config.max_weight}", stacklevel=3)
         return float(min(max(n_examples, 0), self.config.max_weight))
 
-    def _codec_factory(self, dimension: int, made: list[Codec]) -> Callable[[int, int], Codec]:
+    def _codec_factory(self, dimension: int, made: list[Codec],
+                       compression: RoundCompression | None = None
+                       ) -> Callable[[int, int], Codec]:
         cfg = self.config
 
         def factory(n_clients: int, n_min: int, *, colluders: int | None = None,
@@ -253,9 +294,13 @@ class _Run:
             ``max_bits`` the widest sum the aggregation carries (LightSecAgg's field)."""
             from .quantization import WeightedEncoding  # noqa: PLC0415 - secure paths only
 
-            if isinstance(cfg.dp, DistributedDP):
-                codec: Codec = cfg.dp.codec(dimension=dimension, n_clients=n_clients, n_min=n_min,
-                                            colluders=colluders)
+            if compression is not None:
+                codec: Codec = compression.codec(
+                    n_clients=n_clients, max_weight=1.0 if cfg.dp is not None else cfg.max_weight,
+                    bits=cfg.bits, max_bits=max_bits, n_min=n_min, colluders=colluders)
+            elif isinstance(cfg.dp, DistributedDP):
+                codec = cfg.dp.codec(dimension=dimension, n_clients=n_clients, n_min=n_min,
+                                     colluders=colluders)
             else:
                 max_weight = 1.0 if cfg.dp is not None else cfg.max_weight
                 bits = cfg.bits if max_bits is None else min(cfg.bits, max_bits)
@@ -308,9 +353,17 @@ def _linf_above(update: np.ndarray, bound: float) -> bool:
 
 def _clip_rule(config: FedAvgConfig) -> str:
     """Which bound clipped, and which setting sets it, for the warning."""
+    rotated = ""
+    if getattr(config.compression, "bound", None) is not None:  # Quantize clips rotated values
+        rotated = f"; or a rotated value beyond ±{config.compression.bound:g}, Quantize.bound"
     if config.dp is not None:
-        return f"L2 norm above {config.dp.l2_clip:g}, {type(config.dp).__name__}.l2_clip"
-    return f"a coordinate beyond ±{config.clip:g}, FedAvgConfig.clip"
+        return f"L2 norm above {config.dp.l2_clip:g}, {type(config.dp).__name__}.l2_clip{rotated}"
+    return f"a coordinate beyond ±{config.clip:g}, FedAvgConfig.clip{rotated}"
+
+
+def _shape(method: Compression, codec: Codec) -> str:
+    """What a compressed round sent: the method, and words of b bits per client."""
+    return f"{method.label()}, {codec.length} words of {codec.bits} bits per client"
 
 
 def _accuracy(metrics: Mapping[str, Any]) -> float | None:

@@ -58,6 +58,18 @@ padding pieces (uniform GF(2^31 - 1) elements, :mod:`secagg.field_prg`)."""
 LIGHTSECAGG_SUBMASK: Final[bytes] = b"secagg/v2/lightsecagg/sub-mask"
 """Tag that opens the payload of a sealed LightSecAgg coded sub-mask (sealed like a share bundle)."""
 
+COMPRESSION_ROTATION: Final[bytes] = b"secagg/v2/compression/rotation"
+"""HKDF info label: public round seed -> key of a compression rotation's random signs."""
+
+COMPRESSION_SUBSAMPLE: Final[bytes] = b"secagg/v2/compression/subsample"
+"""HKDF info label: public round seed -> key of the coordinates every client keeps."""
+
+COMPRESSION_SKETCH: Final[bytes] = b"secagg/v2/compression/sketch"
+"""HKDF info label: public round seed -> key of a count sketch's buckets and signs."""
+
+COMPRESSION_DP_ROTATION: Final[bytes] = b"secagg/v2/compression/dp-rotation"
+"""HKDF info label: public round seed -> the distributed-DP rotation seed of a compressed round."""
+
 ALL: Final[tuple[bytes, ...]] = (
     PAIRWISE_SEED,
     PRG_KEY,
@@ -74,4 +86,8 @@ ALL: Final[tuple[bytes, ...]] = (
     SELF_SEED_COMMIT,
     LIGHTSECAGG_MASK,
     LIGHTSECAGG_SUBMASK,
+    COMPRESSION_ROTATION,
+    COMPRESSION_SUBSAMPLE,
+    COMPRESSION_SKETCH,
+    COMPRESSION_DP_ROTATION,
 )

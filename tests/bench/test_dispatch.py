@@ -14,7 +14,8 @@ def _run(*argv):
 
 def test_usage_lists_every_command():
     text = usage()
-    names = {"scaling", "targets", "flower", "paillier", "parameters", "lightsecagg"}
+    names = {"scaling", "targets", "flower", "paillier", "parameters", "lightsecagg",
+             "compression"}
     for name in names:
         assert f"  {name} " in text
     assert set(COMMANDS) == names

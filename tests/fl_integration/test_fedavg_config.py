@@ -71,7 +71,7 @@ def test_valid_configs_are_accepted():
 
 
 def test_make_aggregator_refuses_an_unknown_name_with_the_choices():
-    with pytest.raises(ConfigError, match="'plain', 'secagg', 'secagg\\+', 'paillier', got 'rot13'"):
+    with pytest.raises(ConfigError, match="'plain', 'secagg', 'secagg\\+', 'lightsecagg', 'paillier', got 'rot13'"):
         make_aggregator("rot13")
 
 
