@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Protocol stages in order (honest-but-curious mode); a dropout names the stage it skips.
-STAGES: tuple[str, ...] = ("advertise_keys", "share_keys", "masked_input", "unmasking")
+STAGES: tuple[str, ...] = ("advertise_keys", "share_keys", "masked_input", "unmask")
 MALICIOUS_STAGES: tuple[str, ...] = (
-    "advertise_keys", "share_keys", "masked_input", "consistency_check", "unmasking",
+    "advertise_keys", "share_keys", "masked_input", "consistency_check", "unmask",
 )
 #: Malicious SecAgg+ adds the reveal of the graph-seed nonces (a dropout there aborts the round).
 MALICIOUS_SPARSE_STAGES: tuple[str, ...] = (
     "advertise_keys", "reveal_seed", "share_keys", "masked_input", "consistency_check",
-    "unmasking",
+    "unmask",
 )
 #: Dropping out before or at these stages keeps a client's input out of the sum.
 INPUT_STAGES = frozenset({"advertise_keys", "reveal_seed", "share_keys", "share_masks",

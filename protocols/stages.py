@@ -17,14 +17,16 @@ if TYPE_CHECKING:
 
 
 class Stage(Enum):
-    """Where a party is in the round; the value is the stage's name in stats and errors."""
+    """Where a party is in the round; the value is the stage's name in stats and errors, and
+    the name of the client method that answers it."""
 
     ADVERTISE_KEYS = "advertise_keys"
     REVEAL_SEED = "reveal_seed"
     SHARE_KEYS = "share_keys"
     MASKED_INPUT = "masked_input"
     CONSISTENCY_CHECK = "consistency_check"
-    UNMASKING = "unmasking"
+    UNMASK = "unmask"
+    UNMASKING = "unmask"  # the same stage (its name before 0.2)
     DONE = "done"
     ABORTED = "aborted"
 

@@ -25,7 +25,7 @@ DIM = 7
 
 def _plan(n: int, dropouts: dict[str, set[int]], late: dict[str, set[int]] | None = None,
           deadline: float | None = None, stages=("advertise_keys", "share_keys", "masked_input",
-                                                 "unmasking")) -> RoundPlan:
+                                                 "unmask")) -> RoundPlan:
     ids = tuple(range(1, n + 1))
     late = late or {}
     latency = {s: {c: (9.0 if c in late.get(s, ()) else 0.01) for c in ids} for s in stages}
@@ -52,7 +52,7 @@ def _inputs(n: int, seed: int = 0):
 def test_dropouts_at_every_stage_and_the_bound(plus):
     n = 15  # t = 11: the 11 left at unmasking are enough
     plan = _plan(n, {"advertise_keys": {1}, "share_keys": {2}, "masked_input": {3},
-                     "unmasking": {4}})
+                     "unmask": {4}})
     updates, weights = _inputs(n)
     secure = SecAggAggregator(plus=plus).aggregate(updates, weights, _ctx(plan))
     plain = PlainAggregator().aggregate(updates, weights, _ctx(plan))
@@ -63,13 +63,13 @@ def test_dropouts_at_every_stage_and_the_bound(plus):
     err = np.abs(secure.sum_vector / secure.total_weight - plain.sum_vector / plain.total_weight)
     assert err.max() < bound
     stages = secure.stats["stages"]
-    assert list(stages) == ["advertise_keys", "share_keys", "masked_input", "unmasking"]
+    assert list(stages) == ["advertise_keys", "share_keys", "masked_input", "unmask"]
     assert stages["masked_input"]["sent"] == n - 3 and secure.stats["bytes_up"] > 0
 
 
 def test_deadline_turns_a_straggler_into_a_dropout():
     n = 8
-    plan = _plan(n, {}, late={"masked_input": {5}, "unmasking": {6}}, deadline=1.0)
+    plan = _plan(n, {}, late={"masked_input": {5}, "unmask": {6}}, deadline=1.0)
     updates, weights = _inputs(n, seed=1)
     out = SecAggAggregator().aggregate(updates, weights, _ctx(plan))
     assert out.survivors == frozenset(range(1, n + 1)) - {5}  # 6 was late only for unmasking
@@ -81,7 +81,7 @@ def test_deadline_turns_a_straggler_into_a_dropout():
 
 def test_malicious_mode_round():
     n = 6
-    stages = ("advertise_keys", "share_keys", "masked_input", "consistency_check", "unmasking")
+    stages = ("advertise_keys", "share_keys", "masked_input", "consistency_check", "unmask")
     plan = _plan(n, {"consistency_check": {2}}, stages=stages)
     updates, weights = _inputs(n, seed=2)
     agg = SecAggAggregator(malicious=True)
@@ -101,7 +101,7 @@ def test_fedavg_round_equals_plain_step_within_bound(aggregator):
                                                          max_weight=50, simulation=sim))
     rec = res.history.records[0]
     assert rec.skipped is None and rec.bytes_up > 0 and rec.seconds > 0
-    assert set(rec.stage_seconds) == {"advertise_keys", "share_keys", "masked_input", "unmasking"}
+    assert set(rec.stage_seconds) == {"advertise_keys", "share_keys", "masked_input", "unmask"}
     got, _ = flatten(res.parameters)
     assert np.abs(got - expected_step(clients, rec.survivors)).max() < rec.quantization_bound
 

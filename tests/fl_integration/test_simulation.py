@@ -21,7 +21,7 @@ def test_dropout_rate_and_input_survivors():
     plan = plan_round(sim, 1, range(1, 201))
     dropped = set().union(*plan.dropouts.values())
     assert 25 <= len(dropped) <= 75  # ~50 expected
-    late_droppers = plan.dropouts["unmasking"]
+    late_droppers = plan.dropouts["unmask"]
     # dropping at unmasking does not lose the input; dropping earlier does
     assert plan.input_survivors() == frozenset(plan.sampled) - (dropped - late_droppers)
 
@@ -39,7 +39,7 @@ def test_deadline_drops_stragglers():
 
 
 def test_stages_and_bad_settings():
-    assert STAGES[0] == "advertise_keys" and STAGES[-1] == "unmasking"
+    assert STAGES[0] == "advertise_keys" and STAGES[-1] == "unmask"
     for bad in (dict(dropout=1.0), dict(clients_per_round=0), dict(deadline=0.0)):
         with pytest.raises(ValueError):
             Simulation(**bad)

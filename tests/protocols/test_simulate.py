@@ -31,7 +31,7 @@ def test_stats_have_the_documented_shape(malicious: bool) -> None:
     np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
     stats = res.stats
     assert FIGURES <= set(stats) and set(stats["stages"]) == (
-        {"advertise_keys", "share_keys", "masked_input", "unmasking"}
+        {"advertise_keys", "share_keys", "masked_input", "unmask"}
         | ({"consistency_check"} if malicious else set())
     )
     for figures in stats["stages"].values():
@@ -122,6 +122,6 @@ def test_server_unmasks_in_chunks_of_vector_and_seeds(
     monkeypatch.setattr(server_mod, "SELF_SEED_BATCH", 3)
     cfg = config(9, threshold=5, vector_length=50, modulus_bits=37)
     inputs = random_inputs(cfg, 11)
-    res = simulate_round(cfg, inputs, {"masked_input": [2, 5], "unmasking": [7]},
+    res = simulate_round(cfg, inputs, {"masked_input": [2, 5], "unmask": [7]},
                          rng=AesCtrRandom(seed=b"c" * 32))
     np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
