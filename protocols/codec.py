@@ -541,15 +541,21 @@ _CONFIG_FIXED = struct.Struct(">BBQIIII")  # flags, bits, m, t, k (0: complete),
 def encode_config(config: SecAggConfig) -> bytes:
     """``magic ‖ version ‖ 0xC0 ‖ len(session) ‖ session ‖ flags ‖ b ‖ m ‖ t ‖ k ‖ D ‖ C ‖ ids``:
     everything a client needs to join the round, for the server to ship."""
-    assert config.max_dropouts is not None and config.max_corrupt is not None
     head = MAGIC + bytes((labels.VERSION, CONFIG_TYPE))
+    session = len(config.session_id).to_bytes(2, "big") + config.session_id
+    return head + session + config_fields(config)
+
+
+def config_fields(config: SecAggConfig) -> bytes:
+    """Every parameter of the config but the session id, encoded (for a transport that binds
+    them into the session id, so that two parties shown different parameters are in
+    different sessions)."""
     fixed = _CONFIG_FIXED.pack(
         int(config.malicious), config.modulus_bits, config.vector_length, config.t,
         0 if config.complete else config.degree, config.max_dropouts, config.max_corrupt,
     )
     ids = np.asarray(config.client_ids, dtype=">u4").tobytes()
-    session = len(config.session_id).to_bytes(2, "big") + config.session_id
-    return b"".join((head, session, fixed, _U32.pack(config.num_clients), ids))
+    return fixed + _U32.pack(config.num_clients) + ids
 
 
 def decode_config(data: bytes) -> SecAggConfig:

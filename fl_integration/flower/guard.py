@@ -30,6 +30,7 @@ deleted, so a later message for it finds no directory and is refused; only a new
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -46,6 +47,7 @@ STATE_DIR_ENV = "SECAGG_STATE_DIR"
 DEFAULT_RETENTION_DAYS = 7.0
 _TRASH = ".expired-"
 _STAMP = ".last-sweep"
+_TOKEN = "token"  # in a session's record: the value every claim of the session must present
 SWEEP_INTERVAL = 3600.0  # seconds between sweeps of one directory
 _STAGE_NAME = re.compile(r"[a-z_]{1,64}")
 _OURS = re.compile(r"(?:-?[0-9]+\.[0-9a-f]{64}|\.expired-[0-9a-f]{16})")  # never touch others
@@ -73,22 +75,32 @@ class StageGuard:
                              "a number")
         return cls(root, node_id, retention_days=float(days))
 
-    def open_session(self, session_id: bytes) -> None:
+    def open_session(self, session_id: bytes) -> bytes:
         """Claim ``advertise_keys`` of a session (and sweep expired ones); ``OutOfOrder`` if it
-        was claimed before."""
+        was claimed before. Returns the session's token: a fresh random value kept in the
+        session's record, which every later claim must present. A record swept and opened
+        again gets a new token, so round state kept from before (a stale Context) is dead."""
         self._checked_root()
+        where = self._session_dir(session_id)
         try:
-            os.mkdir(self._session_dir(session_id), 0o700)
+            os.mkdir(where, 0o700)
         except FileExistsError:
             raise OutOfOrder("this node has already joined this session") from None
+        token = secrets.token_bytes(16)
+        fd = os.open(where / _TOKEN, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(token)
         if self._sweep_due():
             self.sweep()
+        return token
 
-    def claim(self, session_id: bytes, stage: str) -> None:
+    def claim(self, session_id: bytes, stage: str, token: bytes) -> None:
         """Claim ``stage`` of a session this node joined; ``OutOfOrder`` if it was claimed
-        before or the node has no record of the session."""
-        if not _STAGE_NAME.fullmatch(stage):
+        before, the node has no record of the session, or ``token`` is not the one the record
+        was opened with."""
+        if not _STAGE_NAME.fullmatch(stage) or stage == _TOKEN:
             raise ValueError(f"not a stage name: {stage!r}")
+        self._check_token(session_id, token)
         path = self._session_dir(session_id) / stage
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -97,6 +109,20 @@ class StageGuard:
         except FileNotFoundError:
             raise OutOfOrder("this node has no record of this session") from None
         os.close(fd)
+
+    def token(self, session_id: bytes) -> bytes:
+        """The token of a session's record, for the node's own tools and tests (the mod
+        presents the one its round state kept, never this)."""
+        try:
+            return (self._session_dir(session_id) / _TOKEN).read_bytes()
+        except FileNotFoundError:
+            raise OutOfOrder("this node has no record of this session") from None
+
+    def _check_token(self, session_id: bytes, token: bytes) -> None:
+        kept = self.token(session_id)
+        if not isinstance(token, bytes) or not hmac.compare_digest(kept, token):
+            raise OutOfOrder("the round state does not belong to this node's record of the "
+                             "session (it was swept and opened again)")
 
     def sweep(self, now: float | None = None) -> int:
         """Delete the sessions untouched for the retention period; returns how many."""

@@ -34,6 +34,7 @@ where Flower logs it.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 
@@ -42,7 +43,7 @@ from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.common import Parameters, parameters_to_ndarrays
 from flwr.compat.common import recorddict_compat as compat
 
-from protocols import SecAggClient
+from protocols import SecAggClient, SecAggConfig
 from secagg.csprng import AesCtrRandom
 from secagg.errors import (
     AbortError,
@@ -80,10 +81,15 @@ from .records import (
 )
 
 CallNext = Callable[[Message, Context], Message]
+MIN_CLIENTS_KEY = "secagg-min-clients"  # node config, malicious mode
+CORRUPT_FRACTION_KEY = "secagg-corrupt-fraction"  # node config, malicious mode
+DEFAULT_MIN_CLIENTS = 3
+DEFAULT_CORRUPT_FRACTION = 0.05
 _SEED = "seed"
 _SETUP = "setup."
 _SEEN = "seen."  # server message that opened each stage, replayed to rebuild the client
 _DONE = "done"  # index in the round's stages (stages_for) of the last stage answered
+_TOKEN = "token"  # the guard's token of this session's record (a stale state cannot claim)
 _SERVER_FAULTS: dict[type[SecAggError], str] = {  # checked in order: subclasses first
     OutOfOrder: "already answered, or not reached yet",
     MalformedMessage: "the server's message does not decode or its setup is unsafe",
@@ -129,8 +135,8 @@ def _advertise(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecor
     setup is checked (roster, mode, keys) before the session is claimed."""
     setup = RoundSetup.from_record(record)
     _identity(ctxt, setup)
-    _guard(ctxt).open_session(setup.config.session_id)
-    state = ConfigRecord({_SEED: secrets.token_bytes(32), _DONE: 0})
+    token = _guard(ctxt).open_session(setup.config.session_id)
+    state = ConfigRecord({_SEED: secrets.token_bytes(32), _DONE: 0, _TOKEN: token})
     for key, value in setup.to_record().items():
         state[_SETUP + key] = value
     out = _rebuild(ctxt, state, ADVERTISE_KEYS).respond()
@@ -194,7 +200,8 @@ def _claim(ctxt: Context, stage: str) -> tuple[ConfigRecord, RoundSetup]:
     state = _state(ctxt)
     setup = _setup(state)
     _expect(state, stages_for(setup.config), stage)
-    _guard(ctxt).claim(setup.config.session_id, stage)
+    token = state.get(_TOKEN)
+    _guard(ctxt).claim(setup.config.session_id, stage, token if isinstance(token, bytes) else b"")
     return state, setup
 
 
@@ -271,7 +278,25 @@ def _identity(ctxt: Context, setup: RoundSetup) -> tuple[object | None, dict[int
         raise LocalError("the verify-key file does not hold this node's key under its node id")
     if any(node not in known for node in setup.nodes):
         raise ProtocolViolation("the roster names a node outside this node's verify-key file")
+    _check_policy(ctxt, setup.config, len(known))
     return signing_key, {cid: known[setup.node_of(cid)] for cid in setup.config.client_ids}
+
+
+def _check_policy(ctxt: Context, config: SecAggConfig, federation: int) -> None:
+    """Malicious mode: the server picks the cohort and the budgets, so the node holds its own
+    floors (node config): at least ``secagg-min-clients`` clients, and a collusion budget of
+    at least ``secagg-corrupt-fraction`` of the federation in its verify-key file. Otherwise a
+    server could run a round of the victim and its colluders, planned for no colluder."""
+    least = ctxt.node_config.get(MIN_CLIENTS_KEY, DEFAULT_MIN_CLIENTS)
+    fraction = ctxt.node_config.get(CORRUPT_FRACTION_KEY, DEFAULT_CORRUPT_FRACTION)
+    if isinstance(least, bool) or not isinstance(least, int) or isinstance(fraction, bool) \
+            or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
+        raise LocalError(f"node config {MIN_CLIENTS_KEY} must be an int and "
+                         f"{CORRUPT_FRACTION_KEY} a number in [0, 1)")
+    if config.num_clients < least:
+        raise ProtocolViolation("the round is smaller than this node's floor")
+    if config.max_corrupt < math.ceil(fraction * federation - 1e-9):
+        raise ProtocolViolation("the round plans for fewer colluders than this node assumes")
 
 
 def _state(ctxt: Context) -> ConfigRecord:

@@ -22,6 +22,7 @@ non-numeric parameters, and a weight that is not a finite number >= 0, are refus
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import math
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from protocols import SecAggConfig
+from protocols.codec import config_fields
 from protocols.stages import Stage, flow_of, stages_of
 from secagg.encoding import FixedPointEncoder
 from secagg.errors import EncodingError, MalformedMessage, ProtocolViolation
@@ -67,17 +69,20 @@ def stages_for(config: SecAggConfig) -> tuple[str, ...]:
     return tuple(_WIRE_NAMES[s] for s in stages_of(flow_of(config)))
 
 
-def roster_session(nodes: Sequence[int], nonce: bytes | None = None) -> bytes:
-    """A fresh session id that commits to the roster: 32 random bytes and the hash of them
-    with the node of every client id, in client-id order."""
+def roster_session(nodes: Sequence[int], config: SecAggConfig,
+                   nonce: bytes | None = None) -> SecAggConfig:
+    """``config`` with a fresh session id that commits to the roster and to every parameter:
+    32 random bytes and the hash of them with the node of every client id (in client-id
+    order) and the config's other fields. Two nodes shown different rosters, thresholds or
+    budgets are in different sessions, and every key, mask and signature binds the session."""
     nonce = secrets.token_bytes(_NONCE_BYTES) if nonce is None else nonce
-    return nonce + _roster_digest(nonce, nodes)
+    return dataclasses.replace(config, session_id=nonce + _roster_digest(nonce, nodes, config))
 
 
-def _roster_digest(nonce: bytes, nodes: Sequence[int]) -> bytes:
+def _roster_digest(nonce: bytes, nodes: Sequence[int], config: SecAggConfig) -> bytes:
     count = len(nodes).to_bytes(4, "big")
     return hashlib.sha256(len(ROSTER_LABEL).to_bytes(2, "big") + ROSTER_LABEL + nonce + count
-                          + _encode_nodes(nodes)).digest()
+                          + _encode_nodes(nodes) + config_fields(config)).digest()
 
 
 def _encode_nodes(nodes: Sequence[int]) -> bytes:
@@ -125,8 +130,8 @@ class RoundSetup:
             raise ValueError("nodes must be unsigned 64-bit Flower node ids")
         session = self.config.session_id
         nonce, digest = session[:_NONCE_BYTES], session[_NONCE_BYTES:]
-        if not hmac.compare_digest(digest, _roster_digest(nonce, nodes)):
-            raise ValueError("the session id does not commit to this roster")
+        if not hmac.compare_digest(digest, _roster_digest(nonce, nodes, self.config)):
+            raise ValueError("the session id does not commit to this roster and config")
 
     def node_of(self, client_id: int) -> int:
         """The Flower node id holding ``client_id`` in this round."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -151,8 +152,7 @@ class SecAggWorkflow:
         its session id bound to ``nodes`` (the Flower node of each client id); raises
         ``ValueError``/``EncodingError`` naming the parameter to change."""
         ids = list(range(1, num_clients + 1))
-        session = roster_session(nodes)
-        config = self._config(ids, length, session)
+        config = roster_session(nodes, self._config(ids, length, secrets.token_bytes(32)))
         clip = encoder_clip(self.clipping_range)
         if self.quantization_range is None:
             encoder = FixedPointEncoder.fit(self.modulus_bits, clip, max_summands=num_clients)

@@ -37,24 +37,26 @@ def _try(action) -> bool:
 def test_a_stage_is_claimed_once_and_a_session_opened_once(tmp_path):
     guard = StageGuard(tmp_path, 17)
     with pytest.raises(OutOfOrder, match="no record"):
-        guard.claim(SESSION, "share_keys")  # before advertise_keys
-    guard.open_session(SESSION)
+        guard.claim(SESSION, "share_keys", b"")  # before advertise_keys
+    token = guard.open_session(SESSION)
     with pytest.raises(OutOfOrder):
         guard.open_session(SESSION)
-    guard.claim(SESSION, "share_keys")
+    with pytest.raises(OutOfOrder, match="does not belong"):
+        guard.claim(SESSION, "share_keys", bytes(16))  # not this record's token
+    guard.claim(SESSION, "share_keys", token)
     with pytest.raises(OutOfOrder, match="already answered"):
-        guard.claim(SESSION, "share_keys")
+        guard.claim(SESSION, "share_keys", token)
     StageGuard(tmp_path, 18).open_session(SESSION)  # another node's record is its own
 
 
 def test_one_of_many_threads_wins_each_claim(tmp_path):
-    StageGuard(tmp_path, 1).open_session(SESSION)
+    token = StageGuard(tmp_path, 1).open_session(SESSION)
     barrier = threading.Barrier(16)
 
     def attempt(stage: str) -> bool:
         guard = StageGuard(tmp_path, 1)
         barrier.wait()
-        return _try(lambda: guard.claim(SESSION, stage))
+        return _try(lambda: guard.claim(SESSION, stage, token))
 
     for stage in STAGES:
         with ThreadPoolExecutor(16) as pool:
@@ -76,7 +78,7 @@ for stage in ("open", "share_keys", "masked_input", "unmask"):
         if stage == "open":
             guard.open_session(bytes(range(32)))
         else:
-            guard.claim(bytes(range(32)), stage)
+            guard.claim(bytes(range(32)), stage, guard.token(bytes(range(32))))
         print(stage, "won", flush=True)
     except OutOfOrder:
         print(stage, "lost", flush=True)
@@ -108,18 +110,36 @@ def test_one_of_many_processes_wins_each_claim(tmp_path):
 def test_expired_sessions_are_swept_and_then_refused(tmp_path):
     guard = StageGuard(tmp_path, 3, retention_days=1.0)
     old, new = b"o" * 32, b"n" * 32
-    guard.open_session(old)
+    old_token = guard.open_session(old)
     stranger = tmp_path / "not-ours"
     stranger.mkdir()
     long_ago = time.time() - 2 * 86400
     for path in (guard._session_dir(old), stranger, tmp_path / ".last-sweep"):
         os.utime(path, (long_ago, long_ago))
-    guard.open_session(new)  # the last sweep is old: this one sweeps
+    new_token = guard.open_session(new)  # the last sweep is old: this one sweeps
     assert not guard._session_dir(old).exists() and stranger.exists()
     with pytest.raises(OutOfOrder, match="no record"):
-        guard.claim(old, "share_keys")
-    guard.claim(new, "share_keys")
+        guard.claim(old, "share_keys", old_token)
+    guard.claim(new, "share_keys", new_token)
     assert guard.sweep() == 0
+
+
+def test_a_swept_session_opened_again_does_not_take_the_old_round_state(tmp_path):
+    """The second review: a swept session's record could be opened again by a replayed
+    advertise_keys, and a stale Context (seed and stage reached, kept by a concurrent message
+    that wrote back late) then answered unmask a second time, for another survivor set. The
+    reopened record has a new token; the old state's token no longer claims anything."""
+    guard = StageGuard(tmp_path, 4, retention_days=1.0)
+    old_token = guard.open_session(SESSION)
+    guard.claim(SESSION, "share_keys", old_token)
+    long_ago = time.time() - 2 * 86400
+    for path in (guard._session_dir(SESSION), tmp_path / ".last-sweep"):
+        os.utime(path, (long_ago, long_ago))
+    guard.open_session(b"x" * 32)  # sweeps the old session
+    again = guard.open_session(SESSION)  # the replayed advertise_keys
+    assert again != old_token
+    with pytest.raises(OutOfOrder, match="does not belong"):
+        guard.claim(SESSION, "unmask", old_token)
 
 
 def test_a_sweep_runs_at_most_once_an_hour(tmp_path):

@@ -9,6 +9,7 @@ gets the same file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 
@@ -209,8 +210,8 @@ def _node_context(pid: int, node_config: dict) -> Context:
 
 
 def _setup(nodes, *, malicious=True, client_id=1) -> RoundSetup:
-    cfg = SecAggConfig(client_ids=(1, 2, 3, 4), vector_length=4, threshold=3,
-                       malicious=malicious, session_id=roster_session(nodes))
+    cfg = roster_session(nodes, SecAggConfig(client_ids=(1, 2, 3, 4), vector_length=4,
+                                             threshold=3, malicious=malicious))
     return RoundSetup(client_id=client_id, config=cfg, clip=8.0, scale=1e3, max_weight=10.0,
                       nodes=tuple(nodes))
 
@@ -288,3 +289,34 @@ def test_a_malicious_workflow_needs_its_pki(tmp_path):
     (tmp_path / "keys.json").write_text("{")
     with pytest.raises(ValueError, match="verify-key file"):
         SecAggWorkflow(malicious=True, verify_keys=tmp_path / "keys.json")
+
+
+def test_the_whole_config_is_bound_to_the_session():
+    """The second review: one session id with a different threshold or collusion budget for
+    different nodes. The session commits to every parameter, so a changed one is refused."""
+    nodes = [LocalGrid.node_id(p) for p in range(4)]
+    good = _setup(nodes)
+    lowered = dataclasses.replace(good.config, threshold=4, max_dropouts=0, max_corrupt=0)
+    with pytest.raises(ValueError, match="roster and config"):
+        RoundSetup(client_id=1, config=lowered, clip=8.0, scale=1e3, max_weight=10.0,
+                   nodes=tuple(nodes))
+
+
+def test_a_malicious_round_below_the_nodes_floors_is_refused(pki):
+    """The second review: a server sampled only the victim and a colluder, planned for no
+    colluder (n = 2, C = 0), and learned the victim's update from the sum. A node holds its own
+    floors: a least round size and a collusion budget of a fraction of its federation."""
+    config, _ = pki(5)
+    nodes = [LocalGrid.node_id(p) for p in range(4)]
+    planned_for_none = roster_session(nodes, SecAggConfig(
+        client_ids=(1, 2, 3, 4), vector_length=4, threshold=4, max_dropouts=0, max_corrupt=0,
+        malicious=True))
+    setup = RoundSetup(client_id=1, config=planned_for_none, clip=8.0, scale=1e3,
+                       max_weight=10.0, nodes=tuple(nodes))
+    with pytest.raises(ProtocolViolation) as err:  # the reason stays on the node
+        _answer(setup, 0, config[0])
+    assert "fewer colluders" in str(err.value.__cause__)
+    with pytest.raises(ProtocolViolation) as err:
+        _answer(_setup(nodes), 0, {**config[0], "secagg-min-clients": 5})
+    assert "smaller than this node's floor" in str(err.value.__cause__)
+    assert _answer(_setup(nodes), 0, config[0])  # C = 1 >= 5% of a 5-node federation
