@@ -105,7 +105,7 @@ def ours_round(
     """The same round through ``protocols.simulate_round`` (client ids are partition ids + 1),
     planned for ``dropout`` dropouts and 5% corrupt clients (the budgets our config enforces)."""
     from protocols import SecAggConfig, simulate_round
-    from protocols.params import worst_count
+    from protocols.secagg.params import worst_count
 
     ids = list(range(1, n + 1))
     budgets = {}

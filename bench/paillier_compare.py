@@ -32,8 +32,6 @@ from typing import Any
 import numpy as np
 from phe import util as phe_util
 
-from protocols import paillier_codec as codec
-from protocols import paillier_keys as keys
 from protocols.paillier import (
     PaillierClient,
     PaillierConfig,
@@ -41,6 +39,8 @@ from protocols.paillier import (
     PaillierKeyPair,
     PaillierServer,
 )
+from protocols.paillier import codec as codec
+from protocols.paillier import keys as keys
 from secagg.csprng import AesCtrRandom
 
 VALUE_BITS = 32

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from protocols.params import find_parameters
+from protocols.secagg.params import find_parameters
 
 SIZES = (10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 100_000)
 HEADER = ("| n | graph | k | t | dropouts D | colluders C | corrupt neighbours a "

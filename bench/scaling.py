@@ -43,10 +43,10 @@ from bench.scaling_paillier import estimate_bytes as paillier_bytes
 from bench.scaling_paillier import run_paillier
 from bench.scaling_plots import plot_bytes, plot_stages, plot_time
 from bench.scaling_report import summarize
-from protocols.config import SecAggConfig
 from protocols.paillier import PaillierKeyPair
-from protocols.paillier_config import MIN_TEST_KEY_BITS
-from protocols.simulate import simulate_round
+from protocols.paillier.config import MIN_TEST_KEY_BITS
+from protocols.secagg.config import SecAggConfig
+from protocols.secagg.simulate import simulate_round
 from secagg.masking import default_workers
 
 PROTOCOLS = ("secagg", "secagg+", "paillier")

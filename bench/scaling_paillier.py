@@ -1,6 +1,6 @@
 """One packed-Paillier round for ``python -m bench scaling``, timed per role.
 
-The Paillier trust model is in protocols/paillier.py. Roles: clients encrypt (``PaillierClient``:
+The Paillier trust model is in protocols/paillier/. Roles: clients encrypt (``PaillierClient``:
 decode the public key and precompute the random factors r^n mod n^2, offline; then pack,
 encrypt and encode, online); the server validates and multiplies every arriving ciphertext into
 the running sum (``PaillierServer.receive`` + ``aggregate``); the **key holder**
@@ -25,8 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from protocols import paillier_codec as codec
-from protocols import paillier_keys as keys
 from protocols.paillier import (
     PaillierClient,
     PaillierConfig,
@@ -34,6 +32,8 @@ from protocols.paillier import (
     PaillierKeyPair,
     PaillierServer,
 )
+from protocols.paillier import codec as codec
+from protocols.paillier import keys as keys
 
 VALUE_BITS = 32
 

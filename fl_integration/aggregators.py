@@ -21,7 +21,7 @@ from secagg.errors import AbortError, ConfigError
 from .simulation import MALICIOUS_SPARSE_STAGES, MALICIOUS_STAGES, STAGES, RoundPlan
 
 if TYPE_CHECKING:
-    from protocols.config import SecAggConfig
+    from protocols.secagg.config import SecAggConfig
 
     from .quantization import Codec
 
@@ -139,8 +139,8 @@ class SecAggAggregator:
     def config(self, client_ids: tuple[int, ...], length: int, bits: int) -> SecAggConfig:
         """This round's protocol parameters: budgets of ``expected_dropout`` dropouts and
         ``corrupt`` colluders (SecAgg: t's full dropout tolerance, at least that many)."""
-        from protocols.config import SecAggConfig  # noqa: PLC0415 - loads the crypto on use
-        from protocols.params import complete_parameters, worst_count  # noqa: PLC0415
+        from protocols.secagg.config import SecAggConfig  # noqa: PLC0415 - loads the crypto on use
+        from protocols.secagg.params import complete_parameters, worst_count  # noqa: PLC0415
 
         if self.plus:
             return SecAggConfig.for_secagg_plus(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from protocols.paillier import PaillierConfig, PaillierKeyPair, aggregate_paillier
-from protocols.params import worst_count
+from protocols.secagg.params import worst_count
 from secagg.encoding import unembed_signed
 from secagg.errors import AbortError
 

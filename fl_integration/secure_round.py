@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from protocols.client import SecAggClient
-from protocols.config import SecAggConfig
 from protocols.lightsecagg import STAGES as LIGHTSECAGG_STAGES
 from protocols.lightsecagg import LightSecAggClient, LightSecAggConfig, LightSecAggServer
-from protocols.server import SecAggServer
-from protocols.stages import flow_of, stages_of
+from protocols.secagg.client import SecAggClient
+from protocols.secagg.config import SecAggConfig
+from protocols.secagg.server import SecAggServer
+from protocols.secagg.stages import flow_of, stages_of
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
 from secagg.keys import SigningKeyPair

@@ -1,9 +1,18 @@
-"""protocols: SecAgg and SecAgg+ as sans-IO state machines.
+"""protocols: secure aggregation as sans-IO state machines, one subpackage per protocol.
 
-``SecAggConfig`` holds a round's parameters, ``SecAggClient`` / ``SecAggServer`` turn bytes into
-bytes stage by stage, and ``simulate_round`` runs a whole round in one process. The packed
-Paillier alternative (``PaillierClient`` / ``PaillierServer`` / ``PaillierDecryptor``) has the
-same shape.
+- :mod:`protocols.secagg`: SecAgg and SecAgg+ (Bonawitz et al. 2017, Bell et al. 2020).
+  ``SecAggConfig`` holds a round's parameters, ``SecAggClient`` / ``SecAggServer`` turn bytes
+  into bytes stage by stage, and ``simulate_round`` runs a whole round in one process; the
+  names are re-exported here.
+- :mod:`protocols.lightsecagg`: LightSecAgg (So et al. 2022), one-shot recovery of the
+  survivors' aggregate mask, same shape.
+- :mod:`protocols.paillier`: the packed Paillier alternative (``PaillierClient`` /
+  ``PaillierServer`` / ``PaillierDecryptor``), also re-exported here.
+
+What they share lives here once: :mod:`protocols.wire` (the framing of every codec),
+:mod:`protocols.checks` (id, byte-string and config checks), :mod:`protocols.metering` (the
+in-process drivers' meters and ``RoundResult``) and :mod:`protocols.peers` (per-peer key
+agreement).
 """
 
 from secagg.errors import (
@@ -19,8 +28,6 @@ from secagg.errors import (
     WrongSession,
 )
 
-from .client import SecAggClient
-from .config import SecAggConfig
 from .paillier import (
     PaillierClient,
     PaillierConfig,
@@ -30,10 +37,20 @@ from .paillier import (
     PaillierServer,
     aggregate_paillier,
 )
-from .params import GraphParameters, find_parameters
-from .server import SecAggServer
-from .simulate import RoundResult, simulate_round, warm_up
-from .stages import Flow, Stage, flow_of, stages_of
+from .secagg import (
+    Flow,
+    GraphParameters,
+    RoundResult,
+    SecAggClient,
+    SecAggConfig,
+    SecAggServer,
+    Stage,
+    find_parameters,
+    flow_of,
+    simulate_round,
+    stages_of,
+    warm_up,
+)
 
 __all__ = [
     "AbortError",

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from phe import util as phe_util
 
-from protocols import paillier_codec as codec
-from protocols import paillier_keys as keys
 from protocols.paillier import PaillierConfig, PaillierDecryptor, PaillierKeyPair, PaillierServer
+from protocols.paillier import codec as codec
+from protocols.paillier import keys as keys
 from secagg.csprng import AesCtrRandom
 
 M, N, KEY_BITS = 10_000, 100, 3072

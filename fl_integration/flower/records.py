@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from protocols import SecAggConfig
-from protocols.codec import config_fields
-from protocols.stages import Stage, flow_of, stages_of
+from protocols.secagg.codec import config_fields
+from protocols.secagg.stages import Stage, flow_of, stages_of
 from secagg.encoding import FixedPointEncoder
 from secagg.errors import EncodingError, MalformedMessage, ProtocolViolation
 
@@ -65,7 +65,7 @@ _NODE_ID_BYTES = 8  # Flower node ids are unsigned 64-bit
 def stages_for(config: SecAggConfig) -> tuple[str, ...]:
     """The wire names of the stages a round with this config runs, in order: four when
     semi-honest, plus ``consistency_check`` in malicious mode, plus ``reveal_seed`` in
-    malicious SecAgg+ (the protocol's own table, :func:`protocols.stages.stages_of`)."""
+    malicious SecAgg+ (the protocol's own table, :func:`protocols.secagg.stages.stages_of`)."""
     return tuple(_WIRE_NAMES[s] for s in stages_of(flow_of(config)))
 
 

@@ -34,7 +34,7 @@ from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp.grid import Grid
 
 from protocols import SecAggConfig, SecAggServer
-from protocols.params import worst_count
+from protocols.secagg.params import worst_count
 from secagg.encoding import FixedPointEncoder
 from secagg.errors import AbortError, MalformedMessage, ProtocolViolation, SecAggError
 

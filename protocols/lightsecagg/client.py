@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from protocols.client import _PeerBoxes
+from protocols.peers import PeerBoxes as _PeerBoxes
 from secagg import encryption, keys, labels
 from secagg.csprng import RandomSource, resolve
 from secagg.errors import (

@@ -1,7 +1,7 @@
 """LightSecAgg's wire format: SecAgg's framing with its own magic and type codes.
 
 ``magic "LSAG" ‖ version ‖ type ‖ len(session) ‖ session ‖ fields``, the fields written and read
-by :mod:`protocols.codec`'s length-checked writer and reader (u32 ids and lengths, lists of
+by :mod:`protocols.wire`'s length-checked writer and reader (u32 ids and lengths, lists of
 (id, blob) pairs of one fixed size). The magic differs from SecAgg's, so a message of one
 protocol never parses as the other's. Vectors of field elements travel packed at 31 bits per
 value and are refused unless every value is below p. ``decode`` checks magic, version and type
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TypeVar, cast
 
 import numpy as np
 
-from protocols import codec as _framing
-from protocols.messages import KEY_BYTES
+from protocols.checks import KEY_BYTES
+from protocols.wire import Reader, Writer
 from secagg import bitpack, encryption, labels
 from secagg.errors import MalformedMessage, OutOfOrder, WrongSession
 from secagg.field import PRIME
@@ -36,9 +36,6 @@ from .messages import (
     Survivors,
 )
 
-if TYPE_CHECKING:
-    from protocols.config import SecAggConfig
-
 MAGIC = b"LSAG"
 FIELD_BITS = 31  # every element of GF(2^31 - 1) fits in 31 bits
 _U32 = struct.Struct(">I")
@@ -52,6 +49,7 @@ TYPE_CODES: dict[type, int] = {
     SubMasks: 0x92,
     Survivors: 0x93,
 }
+_Reader = Reader[LightSecAggConfig]
 CONFIG_TYPE = 0xC1  # a LightSecAggConfig (see encode_config)
 _TYPES = {code: cls for cls, code in TYPE_CODES.items()}
 
@@ -84,12 +82,6 @@ def unpack_field(data: bytes, length: int, what: str) -> np.ndarray:
     return values
 
 
-def _as_round(config: LightSecAggConfig) -> SecAggConfig:
-    """The shared writer and reader read only ``client_ids``, ``num_clients`` and
-    ``session_id``, which this config has too (they are typed for SecAgg's)."""
-    return cast("SecAggConfig", config)
-
-
 # --- encoding ---------------------------------------------------------------------------------
 
 
@@ -98,7 +90,7 @@ def encode(message: object, config: LightSecAggConfig) -> bytes:
     code = TYPE_CODES.get(type(message))
     if code is None:
         raise TypeError(f"not a LightSecAgg message: {type(message).__name__}")
-    w = _framing._Writer()
+    w = Writer()
     w.parts.append(MAGIC + bytes((labels.VERSION, code)))
     w.parts.append(len(config.session_id).to_bytes(2, "big") + config.session_id)
     _ENCODERS[type(message)](w, message, config)
@@ -132,26 +124,26 @@ def encode_submasks_raw(
     ))
 
 
-def _enc_advertise(w: _framing._Writer, m: AdvertiseKey, config: LightSecAggConfig) -> None:
+def _enc_advertise(w: Writer, m: AdvertiseKey, config: LightSecAggConfig) -> None:
     w.u32(m.sender)
     w.blob(m.c_pk)
 
 
-def _enc_public_keys(w: _framing._Writer, m: PublicKeys, config: LightSecAggConfig) -> None:
+def _enc_public_keys(w: Writer, m: PublicKeys, config: LightSecAggConfig) -> None:
     w.pairs(m.keys, KEY_BYTES)
 
 
-def _enc_share_masks(w: _framing._Writer, m: ShareMasks, config: LightSecAggConfig) -> None:
+def _enc_share_masks(w: Writer, m: ShareMasks, config: LightSecAggConfig) -> None:
     w.u32(m.sender)
     w.pairs(m.sealed, sealed_submask_size(config))
 
 
-def _enc_submasks(w: _framing._Writer, m: SubMasks, config: LightSecAggConfig) -> None:
+def _enc_submasks(w: Writer, m: SubMasks, config: LightSecAggConfig) -> None:
     w.u32(m.recipient)
     w.pairs(m.sealed, sealed_submask_size(config))
 
 
-def _enc_masked(w: _framing._Writer, m: MaskedInput, config: LightSecAggConfig) -> None:
+def _enc_masked(w: Writer, m: MaskedInput, config: LightSecAggConfig) -> None:
     if len(m.vector) != config.vector_length:
         raise MalformedMessage("masked vector has the wrong length")
     w.u32(m.sender)
@@ -159,11 +151,11 @@ def _enc_masked(w: _framing._Writer, m: MaskedInput, config: LightSecAggConfig) 
     w.ids(m.refused)
 
 
-def _enc_survivors(w: _framing._Writer, m: Survivors, config: LightSecAggConfig) -> None:
+def _enc_survivors(w: Writer, m: Survivors, config: LightSecAggConfig) -> None:
     w.ids(m.alive)
 
 
-def _enc_reply(w: _framing._Writer, m: AggregateReply, config: LightSecAggConfig) -> None:
+def _enc_reply(w: Writer, m: AggregateReply, config: LightSecAggConfig) -> None:
     if len(m.vector) != config.piece_length:
         raise MalformedMessage("aggregate reply has the wrong length")
     w.u32(m.sender)
@@ -195,7 +187,7 @@ def decode(data: bytes, config: LightSecAggConfig, expected: type[M]) -> M:
     if cls is not expected:
         raise OutOfOrder(f"got a message of type {cls.__name__} where {expected.__name__} "
                          "was expected")
-    reader = _framing._Reader(data, len(MAGIC) + 4 + len(config.session_id), _as_round(config))
+    reader = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
     message = _DECODERS[cls](reader, config)
     reader.end()
     return cast(M, message)
@@ -209,7 +201,7 @@ def decode_packed_share_masks(data: bytes, config: LightSecAggConfig) -> PackedS
     cls = _read_header(data, config)
     if cls is not ShareMasks:
         raise OutOfOrder(f"got a message of type {cls.__name__} where ShareMasks was expected")
-    r = _framing._Reader(data, len(MAGIC) + 4 + len(config.session_id), _as_round(config))
+    r = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
     sender = r.cid()
     recipients = r.ids()
     size = sealed_submask_size(config)
@@ -237,44 +229,44 @@ def _read_header(data: bytes, config: LightSecAggConfig) -> type:
     return cls
 
 
-def _dec_advertise(r: _framing._Reader, config: LightSecAggConfig) -> AdvertiseKey:
+def _dec_advertise(r: _Reader, config: LightSecAggConfig) -> AdvertiseKey:
     sender = r.cid()
     return AdvertiseKey(sender, r.blob((KEY_BYTES,), "c_pk"))
 
 
-def _dec_public_keys(r: _framing._Reader, config: LightSecAggConfig) -> PublicKeys:
+def _dec_public_keys(r: _Reader, config: LightSecAggConfig) -> PublicKeys:
     return PublicKeys(r.pairs(KEY_BYTES))
 
 
-def _dec_share_masks(r: _framing._Reader, config: LightSecAggConfig) -> ShareMasks:
+def _dec_share_masks(r: _Reader, config: LightSecAggConfig) -> ShareMasks:
     sender = r.cid()
     return ShareMasks(sender, r.pairs(sealed_submask_size(config)))
 
 
-def _dec_submasks(r: _framing._Reader, config: LightSecAggConfig) -> SubMasks:
+def _dec_submasks(r: _Reader, config: LightSecAggConfig) -> SubMasks:
     recipient = r.cid()
     return SubMasks(recipient, r.pairs(sealed_submask_size(config)))
 
 
-def _dec_masked(r: _framing._Reader, config: LightSecAggConfig) -> MaskedInput:
+def _dec_masked(r: _Reader, config: LightSecAggConfig) -> MaskedInput:
     sender = r.cid()
     m = config.vector_length
     packed = r.blob((packed_field_size(m),), "packed masked vector")
     return MaskedInput(sender, unpack_field(packed, m, "masked vector"), r.ids())
 
 
-def _dec_survivors(r: _framing._Reader, config: LightSecAggConfig) -> Survivors:
+def _dec_survivors(r: _Reader, config: LightSecAggConfig) -> Survivors:
     return Survivors(r.ids())
 
 
-def _dec_reply(r: _framing._Reader, config: LightSecAggConfig) -> AggregateReply:
+def _dec_reply(r: _Reader, config: LightSecAggConfig) -> AggregateReply:
     sender = r.cid()
     size = config.piece_length
     packed = r.blob((packed_field_size(size),), "packed aggregate reply")
     return AggregateReply(sender, unpack_field(packed, size, "aggregate reply"))
 
 
-_DECODERS: dict[type, Callable[[_framing._Reader, LightSecAggConfig], object]] = {
+_DECODERS: dict[type, Callable[[_Reader, LightSecAggConfig], object]] = {
     AdvertiseKey: _dec_advertise,
     PublicKeys: _dec_public_keys,
     ShareMasks: _dec_share_masks,

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from protocols.config import _check_ids, _check_int, _check_session
+from protocols.checks import check_ids, check_int, check_session
 from secagg.errors import ConfigError
 from secagg.field import PRIME
 
@@ -59,29 +59,29 @@ class LightSecAggConfig:
     session_id: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
     def __post_init__(self) -> None:
-        ids = _check_ids(self.client_ids)
+        ids = check_ids(self.client_ids)
         object.__setattr__(self, "client_ids", ids)
         n = len(ids)
-        _check_int("vector_length", self.vector_length, 1, 2**32)
-        _check_int("spare_replies", self.spare_replies, 1, n - 1)
-        _check_int("recovery_threshold", self.recovery_threshold, 2, n - self.spare_replies)
-        _check_int("privacy_threshold", self.privacy_threshold, 1, self.recovery_threshold - 1)
+        check_int("vector_length", self.vector_length, 1, 2**32)
+        check_int("spare_replies", self.spare_replies, 1, n - 1)
+        check_int("recovery_threshold", self.recovery_threshold, 2, n - self.spare_replies)
+        check_int("privacy_threshold", self.privacy_threshold, 1, self.recovery_threshold - 1)
         self._check_budgets()
         self._check_input_bits()
-        _check_session(self.session_id)
+        check_session(self.session_id)
 
     def _check_budgets(self) -> None:
         n, u, t, s = self.num_clients, self.U, self.T, self.spare_replies
         if self.max_dropouts is None:
             object.__setattr__(self, "max_dropouts", n - u - s)
-        _check_int("max_dropouts", self.max_dropouts, 0, n - u - s)
+        check_int("max_dropouts", self.max_dropouts, 0, n - u - s)
         most = min(t, n - self.max_dropouts - 2)
         if most < 1:
             raise ConfigError(f"max_dropouts={self.max_dropouts} leaves fewer than two honest "
                               f"inputs in a sum of {n - self.max_dropouts}: lower it")
         if self.max_corrupt is None:
             object.__setattr__(self, "max_corrupt", most)
-        _check_int("max_corrupt", self.max_corrupt, 0, most)
+        check_int("max_corrupt", self.max_corrupt, 0, most)
 
     def _check_input_bits(self) -> None:
         n = self.num_clients
@@ -90,7 +90,7 @@ class LightSecAggConfig:
             object.__setattr__(self, "input_bits", widest)
         if widest < 1:
             raise ConfigError(f"{n} clients leave no room for inputs below p = 2^31 - 1")
-        _check_int("input_bits", self.input_bits, 1, widest)
+        check_int("input_bits", self.input_bits, 1, widest)
 
     @property
     def U(self) -> int:
@@ -176,7 +176,7 @@ class LightSecAggConfig:
         for name in ("recovery_threshold", "privacy_threshold", "max_dropouts", "max_corrupt"):
             if name in other_fields:
                 raise ConfigError(f"{name} is chosen by the parameter helper; do not pass it")
-        ids = _check_ids(client_ids)
+        ids = check_ids(client_ids)
         spare = other_fields.pop("spare_replies", DEFAULT_SPARE_REPLIES)
         params = find_parameters(len(ids), dropout=dropout, corrupt=corrupt, spare_replies=spare)
         return cls(

@@ -2,7 +2,7 @@
 
 Client → server: ``AdvertiseKey``, ``ShareMasks``, ``MaskedInput``, ``AggregateReply``.
 Server → client: ``PublicKeys``, ``SubMasks``, ``Survivors``. The checks are SecAgg's
-(:mod:`protocols.messages`): ids in range, byte strings of possible lengths, lists strictly
+(:mod:`protocols.checks`): ids in range, byte strings of possible lengths, lists strictly
 increasing; what depends on the round (sizes, known ids, field ranges) is checked by
 :mod:`protocols.lightsecagg.codec` against the config.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocols.messages import (
+from protocols.checks import (
     KEY_BYTES,
     IdBytes,
     check_bytes,

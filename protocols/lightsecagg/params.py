@@ -3,7 +3,7 @@
 The rule, and why (So et al., MLSys 2022, §4; our budgets are SecAgg's, see ``SECURITY.md``):
 
 - Budgets first. D = ⌈δN⌉ clients may fail to reach the masked-input stage and C = ⌈γN⌉ may
-  collude with the server (rounded up, as :func:`protocols.params.worst_count` does, so a small
+  collude with the server (rounded up, as :func:`protocols.checks.worst_count` does, so a small
   round still plans for one bad client).
 - T = max(C, 1). T padding pieces make any T coded sub-masks of an honest client jointly uniform
   (:mod:`protocols.lightsecagg.coding`), so T must cover every colluder. A larger T buys no
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.params import worst_count
+from protocols.checks import worst_count
 from secagg.errors import ConfigError
 
 DEFAULT_SPARE_REPLIES = 1

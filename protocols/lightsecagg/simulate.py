@@ -1,8 +1,7 @@
 """``simulate_round``: every party of one LightSecAgg round in this process, timed and metered.
 
-SecAgg's driver (:mod:`protocols.simulate`) does the timing and the figures: this module reuses
-its meter, its timer and its figures, so the stats of the two protocols mean the same. A client
-that hits an ``AbortError`` of its own goes silent, as a real one would.
+The meter, the timer and the figures are the ones SecAgg's driver uses
+(:mod:`protocols.metering`), so the stats of the two protocols mean the same. A client that hits an ``AbortError`` of its own goes silent, as a real one would.
 """
 
 from __future__ import annotations
@@ -13,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from protocols.simulate import RoundResult, _figures, _Meter, _timed
+from protocols.metering import Meter as _Meter
+from protocols.metering import RoundResult
+from protocols.metering import figures as _figures
+from protocols.metering import timed as _timed
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
 

@@ -32,8 +32,8 @@ from flwr.supercore.task_identity import TaskIdentity  # noqa: E402
 from fl_integration.flower import SecAggWorkflow, secagg_mod  # noqa: E402
 from fl_integration.flower.local import LocalGrid  # noqa: E402
 from fl_integration.flower.records import PAYLOAD, RECORD_KEY, STAGE  # noqa: E402
-from protocols import codec  # noqa: E402
-from protocols.messages import Survivors  # noqa: E402
+from protocols.secagg import codec  # noqa: E402
+from protocols.secagg.messages import Survivors  # noqa: E402
 
 from .test_flower import Recording, Trainer, assert_close, fedavg  # noqa: E402
 

@@ -41,8 +41,9 @@ from fl_integration.flower.records import (  # noqa: E402
     RoundSetup,
     roster_session,
 )
-from protocols import SecAggConfig, codec  # noqa: E402
-from protocols.messages import ConsistencySignature, Signatures, Survivors  # noqa: E402
+from protocols import SecAggConfig  # noqa: E402
+from protocols.secagg import codec  # noqa: E402
+from protocols.secagg.messages import ConsistencySignature, Signatures, Survivors  # noqa: E402
 from secagg.errors import LocalError, MalformedMessage, ProtocolViolation  # noqa: E402
 
 from .test_flower import Recording, assert_close, fedavg, make_client_app  # noqa: E402

@@ -15,15 +15,16 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from protocols import AbortError, SecAggConfig, SecAggError, Stage, codec
-from protocols.messages import (
+from protocols import AbortError, SecAggConfig, SecAggError, Stage
+from protocols.secagg import codec
+from protocols.secagg.messages import (
     ConsistencySignature,
     MaskedInput,
     Signatures,
     Survivors,
     UnmaskShares,
 )
-from protocols.signing import consistency_payload
+from protocols.secagg.signing import consistency_payload
 from secagg import keys, labels, shamir
 from secagg.masking import accumulate_masks
 

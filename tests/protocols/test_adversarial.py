@@ -19,9 +19,9 @@ from protocols import (
     SecAggError,
     Stage,
     WrongSession,
-    codec,
 )
-from protocols.messages import (
+from protocols.secagg import codec
+from protocols.secagg.messages import (
     Bundles,
     ConsistencySignature,
     KeyList,

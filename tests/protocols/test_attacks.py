@@ -22,10 +22,10 @@ from protocols import (
     SecAggConfig,
     SecAggError,
     Stage,
-    codec,
 )
-from protocols.graph import build_graph
-from protocols.messages import KeyList, SeedReveal, UnmaskShares
+from protocols.secagg import codec
+from protocols.secagg.graph import build_graph
+from protocols.secagg.messages import KeyList, SeedReveal, UnmaskShares
 
 from .adversary import Attack
 from .helpers import SESSION, Round, expected_sum
@@ -163,7 +163,7 @@ def isolate(attack: Attack, target: int, dropped: set[int]) -> str:
 
 
 def _masked(attack: Attack, u: int):  # noqa: ANN202 - the MaskedInput as sent
-    from protocols.messages import MaskedInput  # noqa: PLC0415
+    from protocols.secagg.messages import MaskedInput  # noqa: PLC0415
 
     return MaskedInput(u, attack.masked[u])
 
@@ -424,7 +424,7 @@ def test_the_ring_cut_within_the_budget_is_refused_by_clients() -> None:
     cfg = SecAggConfig.for_secagg_plus(range(1, 101), 4, dropout=0.2, corrupt=0.05,
                                        session_id=SESSION)
     assert cfg.max_dropouts >= cfg.degree
-    from protocols.graph import shuffled_ids  # noqa: PLC0415
+    from protocols.secagg.graph import shuffled_ids  # noqa: PLC0415
 
     ring = shuffled_ids(cfg.client_ids, cfg.session_id)
     half = cfg.degree // 2

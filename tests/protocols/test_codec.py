@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import MalformedMessage, OutOfOrder, SecAggConfig, WrongSession, codec
-from protocols import messages as messages_mod
-from protocols.messages import (
+from protocols import MalformedMessage, OutOfOrder, SecAggConfig, WrongSession
+from protocols.secagg import codec
+from protocols.secagg import messages as messages_mod
+from protocols.secagg.messages import (
     AdvertiseKeys,
     Bundles,
     ConsistencySignature,

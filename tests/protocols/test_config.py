@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from protocols import MalformedMessage
-from protocols.config import SecAggConfig
+from protocols.secagg.config import SecAggConfig
 
 S = b"s" * 16
 

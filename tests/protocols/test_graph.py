@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.config import SecAggConfig
-from protocols.graph import _build, build_graph, harary_edges, make_graph, shuffled_ids
+from protocols.secagg.config import SecAggConfig
+from protocols.secagg.graph import _build, build_graph, harary_edges, make_graph, shuffled_ids
 
 
 def _graph(n: int, k: int | None, session: bytes = b"g" * 16):

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import MalformedMessage, ProtocolViolation, SecAggConfig, codec
-from protocols.graph import make_graph, shuffled_ids
-from protocols.messages import AdvertiseKeys, UnmaskShares
+from protocols import MalformedMessage, ProtocolViolation, SecAggConfig
+from protocols.secagg import codec
+from protocols.secagg.graph import make_graph, shuffled_ids
+from protocols.secagg.messages import AdvertiseKeys, UnmaskShares
 from secagg import keys, shamir
 
 from .helpers import Round

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocols import paillier_codec as codec
 from protocols.paillier import (
     PaillierClient,
     PaillierConfig,
@@ -23,6 +22,7 @@ from protocols.paillier import (
     PaillierServer,
     aggregate_paillier,
 )
+from protocols.paillier import codec as codec
 from secagg.csprng import AesCtrRandom
 from secagg.encoding import FixedPointEncoder, embed_signed, unembed_signed
 from secagg.errors import (
@@ -97,7 +97,7 @@ def test_largest_values_the_layout_allows(extreme: str, n: int, v: int) -> None:
        count=st.integers(1, 300), seed=st.integers(0, 2**32 - 1))
 def test_packing_is_additive_without_carries(n, v, length, count, seed) -> None:
     """Plain integer sums of packed vectors unpack to the exact sums (the law encryption keeps)."""
-    from protocols.paillier_packing import SlotLayout
+    from protocols.paillier.packing import SlotLayout
 
     layout = SlotLayout.for_params(key_bits=2048, value_bits=v, max_summands=n)
     assert layout.slots * layout.slot_bits <= 2047
@@ -154,7 +154,7 @@ def test_overflowing_parameters_are_refused(kw: dict, match: str) -> None:
 
 
 def test_key_too_small_for_one_slot() -> None:
-    from protocols.paillier_packing import SlotLayout
+    from protocols.paillier.packing import SlotLayout
 
     with pytest.raises(EncodingError, match="key_bits"):
         SlotLayout.for_params(key_bits=60, value_bits=60, max_summands=2)
@@ -328,7 +328,7 @@ def test_float_path_through_the_fixed_point_encoder() -> None:
 
 
 def test_production_keys_come_from_openssl_and_decrypt() -> None:
-    from protocols import paillier_keys
+    from protocols.paillier import keys as paillier_keys
 
     public, private = paillier_keys.generate_keypair(2048)
     assert public.n.bit_length() == 2048 and private.p * private.q == public.n
@@ -351,7 +351,7 @@ def test_a_lone_input_is_never_decrypted() -> None:
 
 def test_precomputed_factors_give_the_ciphertexts_phe_gives_for_the_same_r() -> None:
     """precompute + encrypt, the one-call encrypt and phe's raw_encrypt(m, r) agree bit for bit."""
-    from protocols import paillier_keys as keys
+    from protocols.paillier import keys as keys
 
     config = _config(4, 200, 512)
     dec = PaillierDecryptor(config, _keypair(512))
@@ -384,7 +384,7 @@ def test_any_mix_of_precomputed_and_online_factors_sums_exactly(chunks, seed) ->
 
 
 def test_each_factor_serves_one_ciphertext_and_is_discarded(monkeypatch) -> None:
-    from protocols import paillier_keys as keys
+    from protocols.paillier import keys as keys
 
     config = _config(4, 200, 256)
     dec = PaillierDecryptor(config, _keypair(256))

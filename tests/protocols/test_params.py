@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import hypergeom
 
-from protocols.config import SecAggConfig
-from protocols.params import find_parameters
+from protocols.secagg.config import SecAggConfig
+from protocols.secagg.params import find_parameters
 
 SEC, CORR = 40, 20
 

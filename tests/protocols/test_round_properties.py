@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from protocols import AbortError, SecAggConfig, simulate_round
-from protocols.params import corrupt_neighbor_bound
-from protocols.stages import flow_of, stages_of
+from protocols.secagg.params import corrupt_neighbor_bound
+from protocols.secagg.stages import flow_of, stages_of
 from secagg.csprng import AesCtrRandom
 
 from .helpers import expected_sum, random_inputs

@@ -114,7 +114,7 @@ def test_server_unmasks_in_chunks_of_vector_and_seeds(
     """Tiny chunks (7 values per kernel call, 3 self seeds per job) on 1 or 3 threads give the
     same exact sum: the keystream offsets line up across chunks and the per-thread partial sums
     add up, so the kernel's working set stays bounded for any m."""
-    import protocols.server as server_mod
+    import protocols.secagg.server as server_mod
     from secagg import masking
 
     monkeypatch.setattr(masking, "CHUNK_BYTES", 7 * 8)

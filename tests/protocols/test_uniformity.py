@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import chisquare
 
-from protocols import codec
-from protocols.messages import MaskedInput
+from protocols.secagg import codec
+from protocols.secagg.messages import MaskedInput
 
 from .helpers import Round, config
 

@@ -114,8 +114,8 @@ def test_header_errors_are_typed() -> None:
 
 
 def test_a_secagg_message_never_parses_as_lightsecagg() -> None:
-    from protocols import codec as secagg_codec
-    from protocols.messages import Survivors as SecAggSurvivors
+    from protocols.secagg import codec as secagg_codec
+    from protocols.secagg.messages import Survivors as SecAggSurvivors
 
     wire = secagg_codec.encode(SecAggSurvivors((3, 5), ()), CFG)  # type: ignore[arg-type]
     with pytest.raises(MalformedMessage, match="magic"):

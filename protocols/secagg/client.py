@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import nacl.signing
 import numpy as np
 
+from protocols.peers import PeerBoxes as _PeerBoxes
 from secagg import encryption, keys, labels, shamir
 from secagg.csprng import RandomSource, resolve
 from secagg.errors import (
@@ -25,7 +26,7 @@ from secagg.errors import (
     OutOfOrder,
     ProtocolViolation,
 )
-from secagg.masking import accumulate_mask_jobs, default_workers, fixed_job, pairwise_job
+from secagg.masking import accumulate_mask_jobs, fixed_job, pairwise_job
 from secagg.prg import dtype_for_bits
 
 from . import codec
@@ -72,38 +73,6 @@ __all__ = [
     "SecAggClient", "advertise_payload", "as_signing_key", "check_verify_keys",
     "consistency_payload",
 ]
-
-
-class _PeerBoxes:
-    """A ``BoxKeyPair`` that keeps one ``nacl`` Box (one X25519 agreement) per peer.
-
-    ``secagg.encryption`` only calls ``.box(peer_public)``; sealing to v in share_keys and opening
-    v's bundle in masked_input then share one agreement instead of computing it twice.
-    """
-
-    __slots__ = ("_pair", "_boxes", "public_bytes")
-
-    def __init__(self, pair: keys.BoxKeyPair) -> None:
-        self._pair = pair
-        self._boxes: dict[bytes, object] = {}
-        self.public_bytes = pair.public_bytes
-
-    def box(self, peer_public: bytes):  # noqa: ANN201 - nacl.public.Box
-        got = self._boxes.get(peer_public)
-        if got is None:
-            got = self._boxes[peer_public] = self._pair.box(peer_public)
-        return got
-
-    def prefetch(self, peer_publics: list[bytes]) -> None:
-        """Make the Boxes of many peers at once, on the mask threads (one X25519 each)."""
-        todo = [pk for pk in peer_publics if pk not in self._boxes]
-        self._boxes.update(zip(todo, self._pair.boxes(todo, workers=default_workers()), strict=True))
-
-    def __repr__(self) -> str:
-        return repr(self._pair)
-
-    def __reduce__(self):  # noqa: D105 - holds a secret key
-        raise TypeError("secret keys cannot be pickled")
 
 
 @dataclass(slots=True, repr=False)

@@ -2,7 +2,7 @@
 
 Which stages a round runs depends on its flow: semi-honest rounds run four, malicious rounds add
 the signed consistency check, and malicious SecAgg+ rounds also add ``reveal_seed``, where the
-clients open the commitments that fix the neighbour graph (see :mod:`protocols.graph`).
+clients open the commitments that fix the neighbour graph (see :mod:`protocols.secagg.graph`).
 """
 
 from __future__ import annotations

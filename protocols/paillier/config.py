@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from secagg.errors import ConfigError
 
-from .paillier_packing import SlotLayout
+from .packing import SlotLayout
 
 MIN_KEY_BITS, DEFAULT_KEY_BITS, MAX_KEY_BITS = 2048, 3072, 16384
 MIN_TEST_KEY_BITS = 128

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from secagg import labels
 from secagg.errors import MalformedMessage, ProtocolViolation, WrongSession
 
-from .paillier_config import PaillierConfig
-from .paillier_keys import KEY_ID_BYTES, SMALL_PRIMES_PRODUCT
+from .config import PaillierConfig
+from .keys import KEY_ID_BYTES, SMALL_PRIMES_PRODUCT
 
 MAGIC = b"SAPL"
 PUBLIC_KEY, ENCRYPTED_INPUT, ENCRYPTED_SUM = 0x41, 0x42, 0x43

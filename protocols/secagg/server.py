@@ -7,7 +7,7 @@ stage's message per client, or raises ``AbortError`` and moves to ``Stage.ABORTE
 than t answered, when more clients dropped than the round was planned for, or (SecAgg+) when a
 survivor would have fewer than t surviving neighbours or the survivors split the graph.
 Masked inputs are summed as they arrive; at the end the server rebuilds and verifies the secrets
-(:mod:`protocols.recovery`) and removes the self masks of U3 and the pairwise masks between
+(:mod:`protocols.secagg.recovery`) and removes the self masks of U3 and the pairwise masks between
 dropped clients and their surviving neighbours, regenerating them through the fused kernel as
 jobs (one per dropped client, self seeds in batches) that ``secagg.masking`` spreads over worker
 threads; the state machine itself stays single-threaded.
@@ -424,7 +424,7 @@ class SecAggServer:
         self, inbox: dict[int, UnmaskShares]
     ) -> tuple[dict[int, bytes], dict[int, keys.MaskKeyPair]]:
         """Rebuild and verify b_u for u in U3 and s_sk_v for dropped v with surviving
-        neighbours (see :mod:`protocols.recovery`)."""
+        neighbours (see :mod:`protocols.secagg.recovery`)."""
         needed_dead = [v for v in self._dead if self._accepted(v)]
         pairs: dict[int, keys.MaskKeyPair] = {}
 

@@ -15,10 +15,10 @@ Defaults and their reasoning (the user-facing version with a table is ``docs/par
   C = min(t - 2, 2t - n - 1 in malicious mode)); a sparse graph must state them
   (``for_secagg_plus`` does).
 - A sparse graph (``neighbors`` = k) is checked against the parameter finder's bounds for its
-  budgets (:func:`protocols.params.check_sparse`): a (k, t) that lets the honest survivors be cut
+  budgets (:func:`protocols.secagg.params.check_sparse`): a (k, t) that lets the honest survivors be cut
   apart, lets a client's corrupt neighbours rebuild its secrets, or (malicious mode) allows a
   split view, 2t <= k + 1 + a, is refused with the reason.
-- ``for_secagg_plus`` asks :func:`protocols.params.find_parameters` for (k, t) and the budgets at
+- ``for_secagg_plus`` asks :func:`protocols.secagg.params.find_parameters` for (k, t) and the budgets at
   the stated dropout and corruption rates (security 2^-40, failure 2^-20).
 - ``session_id`` defaults to 32 fresh bytes from ``os.urandom``: keys, seeds and signatures are
   bound to it, so a new config is a new round.
@@ -31,13 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.checks import check_ids, check_int, check_session
 from secagg.errors import ConfigError
 
 from .params import MIN_SPARSE_CLIENTS, check_sparse, find_parameters, sparse_threshold
 
-FIELD_PRIME = 2**31 - 1  # Shamir x-coordinates are client ids: 1 <= id < p
-MIN_SESSION_ID_BYTES = 16
-MAX_SESSION_ID_BYTES = 1024
 MIN_BITS, MAX_BITS = 8, 64
 
 
@@ -58,23 +56,23 @@ class SecAggConfig:
     corrupt_neighbors: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        ids = _check_ids(self.client_ids)
+        ids = check_ids(self.client_ids)
         object.__setattr__(self, "client_ids", ids)
-        _check_int("vector_length", self.vector_length, 1, 2**40)
-        _check_int("modulus_bits", self.modulus_bits, MIN_BITS, MAX_BITS)
+        check_int("vector_length", self.vector_length, 1, 2**40)
+        check_int("modulus_bits", self.modulus_bits, MIN_BITS, MAX_BITS)
         if not isinstance(self.malicious, bool):
             raise ConfigError(f"malicious must be a bool, got {self.malicious!r}")
         n = len(ids)
         if self.neighbors is not None:
-            _check_int("neighbors", self.neighbors, 1, n - 1)
+            check_int("neighbors", self.neighbors, 1, n - 1)
         if self.complete:
             if self.threshold is None:
                 object.__setattr__(self, "threshold", (2 * n) // 3 + 1)
-            _check_int("threshold", self.threshold, 2, n)
+            check_int("threshold", self.threshold, 2, n)
             self._check_complete_budgets()
         else:
             self._check_sparse_budgets()
-        _check_session(self.session_id)
+        check_session(self.session_id)
 
     def _check_complete_budgets(self) -> None:
         """SecAgg: D <= n - t (t must survive), C < t, 2t > n + C in malicious mode, and two
@@ -109,7 +107,7 @@ class SecAggConfig:
                 raise ConfigError(f"no threshold meets the bounds for neighbors={k} with these "
                                  "budgets: raise neighbors or lower the budgets")
             object.__setattr__(self, "threshold", t)
-        _check_int("threshold", self.threshold, 2, k)
+        check_int("threshold", self.threshold, 2, k)
         a = check_sparse(n, k, self.t, self.max_dropouts, self.max_corrupt, self.malicious)
         object.__setattr__(self, "corrupt_neighbors", a)
 
@@ -118,7 +116,7 @@ class SecAggConfig:
         if value is None:
             value = default
             object.__setattr__(self, name, value)
-        _check_int(name, value, 0, high)
+        check_int(name, value, 0, high)
 
     @property
     def t(self) -> int:
@@ -186,11 +184,11 @@ class SecAggConfig:
         **other_fields: Any,
     ) -> SecAggConfig:
         """A config whose (k, t) and budgets the parameter finder picks for these rates (the
-        complete graph below ``min_sparse_clients`` clients: see :mod:`protocols.params`)."""
+        complete graph below ``min_sparse_clients`` clients: see :mod:`protocols.secagg.params`)."""
         for name in ("threshold", "neighbors", "max_dropouts", "max_corrupt"):
             if name in other_fields:
                 raise ConfigError(f"{name} is chosen by the parameter finder; do not pass it")
-        ids = _check_ids(client_ids)
+        ids = check_ids(client_ids)
         params = find_parameters(
             len(ids), dropout=dropout, corrupt=corrupt,
             malicious=bool(other_fields.get("malicious", False)),
@@ -203,31 +201,3 @@ class SecAggConfig:
         )
 
 
-def _check_ids(client_ids: Sequence[int]) -> tuple[int, ...]:
-    try:
-        ids = tuple(client_ids)
-    except TypeError:
-        raise ConfigError("client_ids must be a sequence of ints") from None
-    for cid in ids:
-        if isinstance(cid, bool) or not isinstance(cid, int) or not 1 <= cid < FIELD_PRIME:
-            raise ConfigError(f"client_ids must be ints in [1, 2^31 - 1), got {cid!r}")
-    if len(set(ids)) != len(ids):
-        raise ConfigError("client_ids must be distinct")
-    if len(ids) < 2:
-        raise ConfigError("client_ids must name at least 2 clients")
-    return tuple(sorted(ids))
-
-
-def _check_int(name: str, value: object, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
-
-
-def _check_session(session_id: object) -> None:
-    if not isinstance(session_id, bytes):
-        raise ConfigError("session_id must be bytes")
-    if not MIN_SESSION_ID_BYTES <= len(session_id) <= MAX_SESSION_ID_BYTES:
-        raise ConfigError(
-            f"session_id must be {MIN_SESSION_ID_BYTES}..{MAX_SESSION_ID_BYTES} bytes, "
-            f"got {len(session_id)}"
-        )

@@ -27,7 +27,7 @@ members, the client itself included) plus the corrupt neighbours, who reveal bot
 The bounds hold for *at most* D dropouts and C corrupt clients, placed independently of the
 graph: the protocol enforces D at run time (server and clients abort a round with more dropouts,
 and a client with fewer than t surviving neighbours refuses to unmask), and the graph is fixed
-by randomness the server cannot choose (see :mod:`protocols.graph`).
+by randomness the server cannot choose (see :mod:`protocols.secagg.graph`).
 
 The finder takes the smallest even k (Harary graphs of even degree are regular for every n) for
 which some t meets 1-3, and the smallest such t (cheapest reconstruction). Defaults σ = 40,
@@ -48,12 +48,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from protocols.checks import worst_count
 from secagg.errors import ConfigError
 
 SECURITY_BITS = 40
 CORRECTNESS_BITS = 20
 MIN_SPARSE_CLIENTS = 100
-_EPS = 1e-14  # rates like 0.05 * 1000 must floor to 50, not 49
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,11 +209,6 @@ def hypergeom_tail(population: int, successes: int, draws: int, lo: int, hi: int
         return 0.0
     top = max(logs)
     return math.exp(top) * math.fsum(math.exp(v - top) for v in logs)
-
-
-def worst_count(rate: float, n: int) -> int:
-    """Bad clients to plan for: ⌈rate·n⌉ (Google floors; ceil keeps small n honest)."""
-    return min(n, math.ceil(max(rate * n - _EPS * n, 0.0)))
 
 
 def _log_comb(n: int, r: int) -> float:

@@ -19,6 +19,8 @@ from typing import TypeVar, overload
 
 import numpy as np
 
+from protocols.wire import U32 as _U32
+from protocols.wire import Reader, Writer, known_array, known_ids
 from secagg import bitpack, encryption, labels, shamir
 from secagg.errors import MalformedMessage, OutOfOrder, WrongSession
 
@@ -46,7 +48,6 @@ from .messages import (
 )
 
 MAGIC = b"SAGG"
-_U32 = struct.Struct(">I")
 
 TYPE_CODES: dict[type, int] = {
     AdvertiseKeys: 0x01,
@@ -62,6 +63,7 @@ TYPE_CODES: dict[type, int] = {
     SeedCommitments: 0x85,
 }
 CONFIG_TYPE = 0xC0  # a SecAggConfig (see encode_config)
+_Reader = Reader[SecAggConfig]
 _TYPES = {code: cls for cls, code in TYPE_CODES.items()}
 
 
@@ -85,138 +87,6 @@ def packed_size(config: SecAggConfig) -> int:
     return (config.vector_length * config.modulus_bits + 7) // 8
 
 
-class _Writer:
-    __slots__ = ("parts",)
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def u32(self, value: int) -> None:
-        self.parts.append(_U32.pack(value))
-
-    def blob(self, data: bytes) -> None:
-        self.parts.append(_U32.pack(len(data)))
-        self.parts.append(data)
-
-    def ids(self, ids: tuple[int, ...]) -> None:
-        self.u32(len(ids))
-        self.parts.append(np.asarray(ids, dtype=">u4").tobytes())
-
-    def idset(self, ids: tuple[int, ...], known: np.ndarray) -> None:
-        """A set of client ids as the smaller of a list (tag 0, count, u32 ids) and a bitmap
-        over the round's sorted client list (tag 1, ⌈n/8⌉ bytes): n/8 bytes for large sets."""
-        if 4 * len(ids) <= (known.size + 7) // 8:
-            self.parts.append(b"\x00")
-            self.ids(ids)
-            return
-        bits = np.isin(known, np.asarray(ids, dtype=np.int64))
-        self.parts.append(b"\x01" + np.packbits(bits, bitorder="little").tobytes())
-
-    def pairs(self, pairs: IdBytes, size: int) -> None:
-        """count, ids (u32 each), blob size, then the blobs back to back (all of ``size``)."""
-        self.ids(tuple(cid for cid, _ in pairs))
-        if any(len(blob) != size for _, blob in pairs):
-            raise MalformedMessage(f"every blob of this field must be {size} bytes")
-        self.u32(size)
-        self.parts.extend(blob for _, blob in pairs)
-
-
-class _Reader:
-    __slots__ = ("data", "pos", "config", "known")
-
-    def __init__(self, data: bytes, pos: int, config: SecAggConfig) -> None:
-        self.data = data
-        self.pos = pos
-        self.config = config
-        self.known = _known_ids(config)
-
-    def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if n < 0 or end > len(self.data):
-            raise MalformedMessage("message is truncated")
-        out = self.data[self.pos : end]
-        self.pos = end
-        return out
-
-    def u32(self) -> int:
-        return _U32.unpack(self.take(4))[0]
-
-    def count(self, limit: int) -> int:
-        n = self.u32()
-        if n > limit:
-            raise MalformedMessage(f"list of {n} items exceeds the {limit} allowed")
-        return n
-
-    def cid(self) -> int:
-        value = self.u32()
-        if value not in self.known:
-            raise MalformedMessage(f"unknown client id {value}")
-        return value
-
-    def blob(self, sizes: tuple[int, ...], what: str) -> bytes:
-        n = self.u32()
-        if n not in sizes:
-            want = " or ".join(map(str, sizes))
-            raise MalformedMessage(f"{what} of {n} bytes, expected {want} in this round")
-        return self.take(n)
-
-    def ids(self) -> tuple[int, ...]:
-        n = self.count(self.config.num_clients)
-        arr = np.frombuffer(self.take(4 * n), dtype=">u4").astype(np.int64)
-        known = _known_array(self.config)
-        pos = np.searchsorted(known, arr)
-        if n and (pos.max() >= known.size or not np.array_equal(known[pos], arr)):
-            raise MalformedMessage("unknown client id in list")
-        return tuple(arr.tolist())
-
-    def idset(self) -> tuple[int, ...]:
-        """The inverse of :meth:`_Writer.idset`; a bitmap's padding bits must be zero."""
-        tag = self.take(1)[0]
-        if tag == 0:
-            return self.ids()
-        if tag != 1:
-            raise MalformedMessage(f"unknown id-set encoding {tag}")
-        known = _known_array(self.config)
-        raw = np.frombuffer(self.take((known.size + 7) // 8), dtype=np.uint8)
-        bits = np.unpackbits(raw, bitorder="little")
-        if bits[known.size :].any():
-            raise MalformedMessage("id bitmap has bits past the last client")
-        return tuple(known[bits[: known.size].astype(bool)].tolist())
-
-    def pairs(self, size: int) -> IdBytes:
-        ids = self.ids()
-        if self.u32() != size:
-            raise MalformedMessage(f"blobs of this field must be {size} bytes")
-        blob = self.take(len(ids) * size)
-        return tuple(zip(ids, [blob[i : i + size] for i in range(0, len(blob), size)], strict=True))
-
-    def end(self) -> None:
-        if self.pos != len(self.data):
-            raise MalformedMessage(f"{len(self.data) - self.pos} trailing bytes")
-
-
-_KNOWN_CACHE: dict[tuple[int, ...], frozenset[int]] = {}
-_KNOWN_ARRAYS: dict[tuple[int, ...], np.ndarray] = {}
-
-
-def _known_array(config: SecAggConfig) -> np.ndarray:
-    got = _KNOWN_ARRAYS.get(config.client_ids)
-    if got is None:
-        if len(_KNOWN_ARRAYS) > 16:
-            _KNOWN_ARRAYS.clear()
-        got = _KNOWN_ARRAYS[config.client_ids] = np.array(config.client_ids, dtype=np.int64)
-    return got
-
-
-def _known_ids(config: SecAggConfig) -> frozenset[int]:
-    got = _KNOWN_CACHE.get(config.client_ids)
-    if got is None:
-        if len(_KNOWN_CACHE) > 16:
-            _KNOWN_CACHE.clear()
-        got = _KNOWN_CACHE[config.client_ids] = frozenset(config.client_ids)
-    return got
-
-
 # --- encoding ---------------------------------------------------------------------------------
 
 
@@ -225,7 +95,7 @@ def encode(message: object, config: SecAggConfig) -> bytes:
     code = TYPE_CODES.get(type(message))
     if code is None:
         raise TypeError(f"not a protocol message: {type(message).__name__}")
-    w = _Writer()
+    w = Writer()
     w.parts.append(MAGIC + bytes((labels.VERSION, code)))
     w.parts.append(len(config.session_id).to_bytes(2, "big") + config.session_id)
     _ENCODERS[type(message)](w, message, config)
@@ -242,11 +112,11 @@ def encode_bundles_raw(
     """
     size = routed_bundle_size(config)
     ids = np.asarray(senders, dtype=np.int64)
-    known = _known_array(config)
+    known = known_array(config)
     pos = np.searchsorted(known, ids)
     if (
         ids.ndim != 1
-        or recipient not in _known_ids(config)
+        or recipient not in known_ids(config)
         or (ids.size and (pos.max() >= known.size or not np.array_equal(known[pos], ids)))
         or np.any(np.diff(ids) <= 0)
         or len(blobs) != ids.size * size
@@ -260,7 +130,7 @@ def encode_bundles_raw(
     ))
 
 
-def _enc_advertise(w: _Writer, m: AdvertiseKeys, config: SecAggConfig) -> None:
+def _enc_advertise(w: Writer, m: AdvertiseKeys, config: SecAggConfig) -> None:
     w.u32(m.sender)
     w.blob(m.c_pk)
     w.blob(m.s_pk)
@@ -268,16 +138,16 @@ def _enc_advertise(w: _Writer, m: AdvertiseKeys, config: SecAggConfig) -> None:
     w.blob(m.graph_commitment)
 
 
-def _enc_seed_commitments(w: _Writer, m: SeedCommitments, config: SecAggConfig) -> None:
+def _enc_seed_commitments(w: Writer, m: SeedCommitments, config: SecAggConfig) -> None:
     w.blob(m.digest)
 
 
-def _enc_seed_reveal(w: _Writer, m: SeedReveal, config: SecAggConfig) -> None:
+def _enc_seed_reveal(w: Writer, m: SeedReveal, config: SecAggConfig) -> None:
     w.u32(m.sender)
     w.blob(m.nonce)
 
 
-def _enc_key_list(w: _Writer, m: KeyList, config: SecAggConfig) -> None:
+def _enc_key_list(w: Writer, m: KeyList, config: SecAggConfig) -> None:
     w.u32(len(m.entries))
     for e in m.entries:
         w.u32(e.client_id)
@@ -287,45 +157,45 @@ def _enc_key_list(w: _Writer, m: KeyList, config: SecAggConfig) -> None:
     w.pairs(m.nonces, NONCE_BYTES)
 
 
-def _enc_share_keys(w: _Writer, m: ShareKeys, config: SecAggConfig) -> None:
+def _enc_share_keys(w: Writer, m: ShareKeys, config: SecAggConfig) -> None:
     w.u32(m.sender)
     w.pairs(m.bundles, bundle_size(config))
     w.blob(m.share_commitments)
     w.blob(m.seed_commitment)
 
 
-def _enc_bundles(w: _Writer, m: Bundles, config: SecAggConfig) -> None:
+def _enc_bundles(w: Writer, m: Bundles, config: SecAggConfig) -> None:
     w.u32(m.recipient)
     w.pairs(m.bundles, routed_bundle_size(config))
 
 
-def _enc_masked(w: _Writer, m: MaskedInput, config: SecAggConfig) -> None:
+def _enc_masked(w: Writer, m: MaskedInput, config: SecAggConfig) -> None:
     if len(m.vector) != config.vector_length:
         raise MalformedMessage("masked vector has the wrong length")
     w.u32(m.sender)
     w.parts.append(bytes((config.modulus_bits,)))
     w.u32(config.vector_length)
     w.blob(bitpack.pack_bits(m.vector, config.modulus_bits))
-    w.idset(m.refused, _known_array(config))
+    w.idset(m.refused, known_array(config))
 
 
-def _enc_survivors(w: _Writer, m: Survivors, config: SecAggConfig) -> None:
-    w.idset(m.alive, _known_array(config))
-    w.idset(m.dead, _known_array(config))
+def _enc_survivors(w: Writer, m: Survivors, config: SecAggConfig) -> None:
+    w.idset(m.alive, known_array(config))
+    w.idset(m.dead, known_array(config))
 
 
-def _enc_consistency(w: _Writer, m: ConsistencySignature, config: SecAggConfig) -> None:
+def _enc_consistency(w: Writer, m: ConsistencySignature, config: SecAggConfig) -> None:
     w.u32(m.sender)
     w.blob(m.signature)
 
 
-def _enc_signatures(w: _Writer, m: Signatures, config: SecAggConfig) -> None:
-    w.idset(m.alive, _known_array(config))
-    w.idset(m.dead, _known_array(config))
+def _enc_signatures(w: Writer, m: Signatures, config: SecAggConfig) -> None:
+    w.idset(m.alive, known_array(config))
+    w.idset(m.dead, known_array(config))
     w.pairs(m.signatures, SIGNATURE_BYTES)
 
 
-def _enc_unmask(w: _Writer, m: UnmaskShares, config: SecAggConfig) -> None:
+def _enc_unmask(w: Writer, m: UnmaskShares, config: SecAggConfig) -> None:
     w.u32(m.sender)
     w.pairs(m.mask_shares, share_blob_size())
     w.pairs(m.key_shares, share_blob_size())

@@ -10,11 +10,14 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from protocols.metering import Meter as _Meter
+from protocols.metering import RoundResult
+from protocols.metering import figures as _figures
+from protocols.metering import timed as _timed
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
 from secagg.keys import SigningKeyPair
@@ -23,25 +26,6 @@ from .client import SecAggClient
 from .config import SecAggConfig
 from .server import SecAggServer
 from .stages import Flow, Stage, flow_of, stages_of
-
-
-@dataclass(frozen=True)
-class RoundResult:
-    """The outcome of a simulated round: the sum mod 2^b, U3, and time/bytes figures."""
-
-    sum: np.ndarray
-    included: frozenset[int]
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Meter:
-    """Seconds and bytes per (stage, party)."""
-
-    server_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    client_s: dict[str, dict[int, float]] = field(default_factory=lambda: defaultdict(dict))
-    up: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
-    down: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
 
 
 def simulate_round(
@@ -105,14 +89,6 @@ def _run_client(
     return reply
 
 
-def _timed(bucket: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
-    start = time.perf_counter()
-    try:
-        return fn(*args)
-    finally:
-        bucket[name] += time.perf_counter() - start
-
-
 def _check_dropouts(
     config: SecAggConfig, dropouts: Mapping[str, Collection[int]]
 ) -> dict[str, set[int]]:
@@ -124,16 +100,6 @@ def _check_dropouts(
             raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
         out[name] = set(ids)
     return out
-
-
-def _figures(server_s: float, secs: list[float], up: list[int], down: list[int]) -> dict[str, float]:
-    return {
-        "server_s": server_s,
-        "client_mean_s": float(np.mean(secs)) if secs else 0.0,
-        "client_max_s": max(secs, default=0.0),
-        "bytes_up_per_client": float(np.mean(up)) if up else 0.0,
-        "bytes_down_per_client": float(np.mean(down)) if down else 0.0,
-    }
 
 
 def _stats(meter: _Meter, flow: Flow) -> dict[str, Any]:

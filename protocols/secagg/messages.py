@@ -5,71 +5,29 @@ Client → server: ``AdvertiseKeys``, ``SeedReveal`` (malicious SecAgg+), ``Shar
 (malicious SecAgg+), ``KeyList``, ``Bundles``, ``Survivors``, ``Signatures``.
 Construction rejects ids out of the field, byte strings of impossible lengths and lists that are
 not strictly increasing (so no id appears twice) with ``MalformedMessage``; what depends on the
-round (exact sizes, known ids) is checked by :mod:`protocols.codec` against the config.
+round (exact sizes, known ids) is checked by :mod:`protocols.secagg.codec` against the config.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from protocols.checks import (
+    KEY_BYTES,
+    SIGNATURE_BYTES,
+    IdBytes,
+    check_bytes,
+    check_id,
+    check_increasing,
+    check_pairs,
+)
 from secagg.errors import MalformedMessage
 
-from .config import FIELD_PRIME
-
-KEY_BYTES = 32
-SIGNATURE_BYTES = 64
 DIGEST_BYTES = 32  # graph-nonce commitments, their digest, self-mask seed commitments
 SHARE_COMMIT_BYTES = 16  # one dealer's commitment to one holder's share
 NONCE_BYTES = 16  # a client's graph-seed nonce
-
-IdBytes = tuple[tuple[int, bytes], ...]
-
-
-def check_id(value: object, what: str = "client id") -> int:
-    """An id is an int in [1, 2^31 - 1) (a Shamir x-coordinate)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < FIELD_PRIME:
-        raise MalformedMessage(f"{what} must be an int in [1, 2^31 - 1), got {value!r}")
-    return value
-
-
-def check_bytes(value: object, what: str, size: int | None = None) -> bytes:
-    """Bytes, of exactly ``size`` when given."""
-    if not isinstance(value, bytes):
-        raise MalformedMessage(f"{what} must be bytes")
-    if size is not None and len(value) != size:
-        raise MalformedMessage(f"{what} must be {size} bytes, got {len(value)}")
-    return value
-
-
-def check_increasing(ids: Sequence[int], what: str) -> None:
-    """Ids strictly increasing: sorted and without duplicates."""
-    if not isinstance(ids, tuple):
-        raise MalformedMessage(f"{what} must be a tuple")
-    if not all(type(cid) is int for cid in ids):
-        for cid in ids:
-            check_id(cid, what)
-    if not all(map(operator.lt, ids, ids[1:])):
-        raise MalformedMessage(f"{what} must be strictly increasing (sorted, no duplicates)")
-    if ids:
-        check_id(ids[0], what)
-        check_id(ids[-1], what)
-
-
-def check_pairs(pairs: object, what: str, size: int | None = None) -> None:
-    """A tuple of (id, bytes) pairs with strictly increasing ids."""
-    if not isinstance(pairs, tuple) or not all(
-        type(p) is tuple and len(p) == 2 for p in pairs
-    ):
-        raise MalformedMessage(f"{what} must be a tuple of (id, bytes) pairs")
-    check_increasing(tuple(p[0] for p in pairs), f"{what} ids")
-    if not all(type(p[1]) is bytes for p in pairs):
-        raise MalformedMessage(f"{what} must be bytes")
-    if size is not None and not all(len(p[1]) == size for p in pairs):
-        raise MalformedMessage(f"{what} must be {size} bytes each")
 
 
 def _check_signature(sig: object, optional: bool) -> None:

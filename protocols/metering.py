@@ -1,0 +1,53 @@
+"""What every protocol's in-process driver shares: the round's result and its meters.
+
+``RoundResult`` is what ``simulate_round`` returns for every protocol; ``Meter`` collects seconds
+and bytes per (stage, party) with ``time.perf_counter``, the only clock in ``protocols``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """The outcome of a simulated round: the sum mod 2^b, U3, and time/bytes figures."""
+
+    sum: np.ndarray
+    included: frozenset[int]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Meter:
+    """Seconds and bytes per (stage, party)."""
+
+    server_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    client_s: dict[str, dict[int, float]] = field(default_factory=lambda: defaultdict(dict))
+    up: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    down: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+
+
+def timed(bucket: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)``, adding its seconds to ``bucket[name]``."""
+    start = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        bucket[name] += time.perf_counter() - start
+
+
+def figures(server_s: float, secs: list[float], up: list[int], down: list[int]) -> dict[str, float]:
+    """Server seconds, client mean/max seconds and mean bytes per client, of one round."""
+    return {
+        "server_s": server_s,
+        "client_mean_s": float(np.mean(secs)) if secs else 0.0,
+        "client_max_s": max(secs, default=0.0),
+        "bytes_up_per_client": float(np.mean(up)) if up else 0.0,
+        "bytes_down_per_client": float(np.mean(down)) if down else 0.0,
+    }
