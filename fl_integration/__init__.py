@@ -4,7 +4,9 @@
 FedAvg; ``aggregator`` is one of "plain" | "secagg" | "secagg+" | "paillier", ``clip`` the L∞
 bound on an update, or ``dp`` in its place: ``LocalDP(...)`` or ``DistributedDP(...)``;
 ``compression`` is None or ``Quantize``/``Subsample``/``CountSketch``/``SignVote`` (:mod:`.compression`). The crypto lives in ``secagg``/``protocols`` and is
-loaded when a secure backend is first used. The Flower adapter is ``fl_integration.flower``.
+loaded when a secure backend is first used. Server optimizers (``FedAvgM``, ``FedAdam``,
+``FedYogi``, ``FedAdagrad``), FedProx, SCAFFOLD and ``AdaptiveDeadline``: docs/fl-policies.md.
+The Flower adapter is ``fl_integration.flower``.
 """
 
 from .aggregators import (
@@ -18,21 +20,29 @@ from .aggregators import (
 )
 from .client import Client
 from .compression import CountSketch, Quantize, SignVote, Subsample
+from .deadlines import AdaptiveDeadline
 from .fedavg import FedAvgConfig, FedAvgResult, run_fedavg
 from .history import History, RoundRecord
 from .params import ParamSpec, flatten, unflatten
 from .privacy import DistributedDP, LocalDP
+from .server_opt import FedAdagrad, FedAdam, FedAvg, FedAvgM, FedYogi, ServerOptimizer
 from .simulation import RoundPlan, Simulation, plan_round
 
 __all__ = [
     "AGGREGATORS",
+    "AdaptiveDeadline",
     "AggregateResult",
     "Aggregator",
     "Client",
     "CountSketch",
     "DistributedDP",
+    "FedAdagrad",
+    "FedAdam",
+    "FedAvg",
     "FedAvgConfig",
+    "FedAvgM",
     "FedAvgResult",
+    "FedYogi",
     "History",
     "LocalDP",
     "ParamSpec",
@@ -42,6 +52,7 @@ __all__ = [
     "RoundPlan",
     "RoundRecord",
     "SecAggAggregator",
+    "ServerOptimizer",
     "SignVote",
     "Simulation",
     "Subsample",

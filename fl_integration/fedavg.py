@@ -20,12 +20,21 @@ import numpy as np
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError, ConfigError, EncodingError
 
-from .aggregators import AGGREGATORS, AggregateResult, Aggregator, RoundContext, make_aggregator
+from .aggregators import (
+    AGGREGATORS,
+    AggregateResult,
+    Aggregator,
+    CodecFactory,
+    RoundContext,
+    make_aggregator,
+)
 from .client import Client, Parameters, has_evaluate
 from .compression import Compression, ErrorFeedback, check_compression, for_round, round_seed
+from .deadlines import AdaptiveDeadline
 from .history import History, RoundRecord
 from .params import ParamSpec, flatten, unflatten
 from .privacy import DistributedDP, LocalDP, PrivacyTracker
+from .server_opt import FedAvg, ServerOptimizer, check_server_optimizer
 from .simulation import RoundPlan, Simulation, plan_round
 
 if TYPE_CHECKING:
@@ -50,6 +59,28 @@ class FedAvgConfig:
     ``compression`` (``Quantize(bits=4)``, ``Subsample(fraction=0.1)``, ``CountSketch(width=...)``,
     ``SignVote()``, or None) shortens or narrows the integer vectors every aggregator sums, plain
     included; ``bits`` is then the widest word it may pack them into.
+
+    ``server_optimizer`` (``FedAvgM(...)``, ``FedAdam(...)``, ``FedYogi(...)``,
+    ``FedAdagrad(...)``, ``FedAvg(lr=...)``; :mod:`.server_opt`) turns the released mean update
+    into the model step; None is ``FedAvg(lr=server_lr)``. Give one or the other: a
+    ``server_lr`` other than 1.0 next to an optimizer is refused (the optimizer has its own lr).
+    FedProx is client-side: ``fit_config={"proximal_mu": 0.01}`` (clients built on
+    ``NumpyClient``/``models.sgd`` honour it).
+
+    ``algorithm="scaffold"`` runs SCAFFOLD (Karimireddy et al. 2020, option II): each sampled
+    client gets the model followed by the server's control variate c, and returns the new model
+    followed by Δc_i (see ``NumpyClient.fit``). What it submits to the aggregator is the one
+    vector concat(Δy_i, Δc_i), of length 2·d, so Δc_i is summed under the same secure
+    aggregation as the update and the server only learns the sum. Both halves are inside the
+    same public bound (the L∞ ``clip``, or the DP config's L2 ``l2_clip`` over the whole 2·d
+    vector): pick it for the larger of the two (Δc_i is about Δy_i/(K·lr)). Both halves carry the
+    client's weight, so the server splits the weighted mean into mean Δy (the model step, through
+    the server optimizer) and mean Δc, and sets c ← c + (|S|/N)·mean Δc over the survivors S of
+    the N clients (the paper's rule; exact when the weights are equal, e.g. under DP). A client
+    moves its c_i only when its input is in the released sum, and by the Δc_i it submitted (after
+    the clip; DP noise and compression left out), so with equal weights c stays the mean of the
+    clients' c_i. Needs clients that implement it (``NumpyClient``: ``fit`` with ``"scaffold"``
+    in the config, and ``commit_control(delta_c)``).
     """
 
     aggregator: str | Aggregator = "secagg+"
@@ -59,6 +90,8 @@ class FedAvgConfig:
     clip: float | None = None
     max_weight: float = 1000.0
     server_lr: float = 1.0
+    server_optimizer: ServerOptimizer | None = None
+    algorithm: str = "fedavg"  # or "scaffold"
     simulation: Simulation = field(default_factory=Simulation)
     fit_config: Mapping[str, Any] = field(default_factory=dict)
     rng: RandomSource | None = field(default=None, compare=False)  # crypto randomness; None = OS
@@ -79,6 +112,26 @@ class FedAvgConfig:
             raise ConfigError(f"fit_config must be a mapping, got {self.fit_config!r}")
         check_compression(self.compression, self.dp, self.bits,
                           self.simulation.clients_per_round)
+        _check_policies(self)
+
+
+ALGORITHMS = ("fedavg", "scaffold")
+
+
+def _check_policies(config: FedAvgConfig) -> None:
+    """The server optimizer (one step rule, not two), the algorithm, FedProx's mu."""
+    check_server_optimizer(config.server_optimizer)
+    if config.server_optimizer is not None and config.server_lr != 1.0:
+        raise ConfigError(f"server_lr must be left at 1.0 with a server_optimizer (set the "
+                          f"optimizer's lr instead), got server_lr={config.server_lr!r}")
+    if config.algorithm not in ALGORITHMS:
+        raise ConfigError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got "
+                          f"{config.algorithm!r}")
+    mu = config.fit_config.get("proximal_mu", 0.0)
+    if isinstance(mu, bool) or not isinstance(mu, int | float) or not (
+            math.isfinite(mu) and mu >= 0):
+        raise ConfigError(f"fit_config['proximal_mu'] (FedProx's mu) must be a finite number "
+                          f">= 0, got {mu!r}")
 
 
 def _check_aggregator(aggregator: object) -> None:
@@ -121,10 +174,12 @@ def _check_positive(name: str, value: object) -> None:
 
 @dataclass
 class FedAvgResult:
-    """The final parameters and the per-round history."""
+    """The final parameters and the per-round history (and, under SCAFFOLD, the server's
+    control variate c, shaped like the parameters)."""
 
     parameters: Parameters
     history: History
+    control: Parameters | None = None
 
 
 def run_fedavg(clients: Sequence[Client], initial_parameters: Parameters, config: FedAvgConfig,
@@ -141,7 +196,8 @@ def run_fedavg(clients: Sequence[Client], initial_parameters: Parameters, config
         history.append(record)
         if on_round is not None:
             on_round(record)
-    return FedAvgResult(unflatten(flat, spec), history)
+    control = unflatten(run.server_control(flat.size), spec) if run.scaffold else None
+    return FedAvgResult(unflatten(flat, spec), history, control)
 
 
 class _Run:
@@ -157,31 +213,46 @@ class _Run:
         # ε against the server, which picks and sees the sample: no subsampling amplification
         self.privacy = PrivacyTracker(config.dp) if config.dp is not None else None
         self.feedback = ErrorFeedback()  # client-side residuals, one per client id
+        self.optimizer = (config.server_optimizer or FedAvg(lr=config.server_lr)).start()
+        deadline = config.simulation.deadline
+        self.deadlines = deadline.start() if isinstance(deadline, AdaptiveDeadline) else None
+        self.scaffold = config.algorithm == "scaffold"
+        self.control: np.ndarray | None = None  # SCAFFOLD's server control variate c
+        self.sent_control: dict[int, np.ndarray] = {}  # client-side: Δc_i as submitted
+        if self.scaffold:
+            _check_scaffold_clients(clients)
 
     def round(self, r: int, flat: np.ndarray, spec: ParamSpec) -> tuple[np.ndarray, RoundRecord]:
         """One round from global vector ``flat``; returns the new vector and the record."""
-        plan = plan_round(self.config.simulation, r, self.ids, self.aggregator.stages)
+        stages = self.aggregator.stages
+        deadlines = self.deadlines.deadlines(stages) if self.deadlines is not None else None
+        plan = plan_round(self.config.simulation, r, self.ids, stages, deadlines=deadlines)
         record = RoundRecord(round=r, sampled=plan.sampled)
-        compression = self._compression(flat.size)
+        size = self._base(flat).size  # what each client submits: 2·d under SCAFFOLD
+        compression = self._compression(size)
         updates, weights, clipped = self._train(r, plan, flat, spec, compression)
         self._note_clipping(record, len(clipped), len(updates))
         made: list[Codec] = []
-        ctx = RoundContext(r, plan, self._codec_factory(flat.size, made, compression),
+        ctx = RoundContext(r, plan, self._codec_factory(size, made, compression),
                            integer_only=isinstance(self.config.dp, DistributedDP)
                            or compression is not None, rng=self.config.rng)
+        until = None  # the stage a round aborted at: later stages never ran
         try:
             result = self.aggregator.aggregate(updates, weights, ctx)
         except AbortError as exc:
+            until = exc.stage
             record.skipped = f"aborted at {exc}"
             _fill_costs(record, getattr(exc, "stats", {}))
             log.warning("round %d skipped, model unchanged: %s", r, exc)
         else:
-            flat = flat + self.config.server_lr * result.sum_vector / result.total_weight
+            flat = self._step(flat, spec, result)
             self.feedback.commit(result.survivors)
             _fill(record, result)
             if compression is not None and made:
                 record.stats["compression"] = _shape(compression.method, made[-1])
         self.feedback.pending.clear()  # a skipped round commits no residual
+        self.sent_control.clear()  # nor control variate
+        self._note_deadlines(record, plan, until)
         self._account(record, made)
         self._evaluate(record, flat, spec, plan)
         return flat, record
@@ -195,11 +266,15 @@ class _Run:
         logged, left out of the survivors, run goes on."""
         params = unflatten(flat, spec)
         fit_config = {"round": r, **self.config.fit_config}
+        if self.scaffold:  # the model, then the server's control variate c
+            params += unflatten(self.server_control(flat.size), spec)
+            fit_config["scaffold"] = True
+        base = self._base(flat)
         updates, weights, clipped = {}, {}, set()
         for cid in sorted(plan.input_survivors()):
             new, n_examples, _ = self.clients[cid - 1].fit([p.copy() for p in params], fit_config)
             try:
-                update, was_clipped = self._prepare(new, flat)
+                update, was_clipped = self._prepare(new, base)
                 weights[cid] = self._weight(n_examples)
                 if compression is not None:
                     update, was_clipped = self._compress_side(cid, update, weights[cid],
@@ -210,6 +285,8 @@ class _Run:
                 plan.dropouts["masked_input"] = lost | {cid}  # the secure protocols see it too
                 continue
             updates[cid] = update
+            if self.scaffold:
+                self.sent_control[cid] = self._clipped(flatten(new)[0] - base)[flat.size :]
             if was_clipped:
                 clipped.add(cid)
         return updates, weights, clipped
@@ -220,7 +297,11 @@ class _Run:
         then local DP noise and the L∞ clip every aggregator sees. Also: did the clip change it."""
         if any(np.asarray(p).dtype.kind not in "biuf" for p in new):
             raise EncodingError("client update must hold real numbers (not complex or objects)")
-        update = flatten(new)[0] - flat
+        returned = flatten(new)[0]
+        if returned.size != flat.size:
+            raise EncodingError(f"client update must have {flat.size} values, got "
+                                f"{returned.size}")
+        update = returned - flat
         if not np.isfinite(update).all():
             raise EncodingError("client update must be finite (it holds NaN or inf)")
         dp_config = self.config.dp
@@ -231,6 +312,52 @@ class _Run:
             bites = _l2_above(update, dp_config.l2_clip) or _linf_above(noisy, self._linf)
             return np.clip(noisy, -self._linf, self._linf), bites
         return np.clip(update, -self._linf, self._linf), _linf_above(update, self._linf)
+
+    def _base(self, flat: np.ndarray) -> np.ndarray:
+        """What a client's returned vector is measured from: the model, and under SCAFFOLD
+        zeros for the Δc_i it returns as is."""
+        return np.concatenate([flat, np.zeros_like(flat)]) if self.scaffold else flat
+
+    def server_control(self, dimension: int) -> np.ndarray:
+        """SCAFFOLD's c (zeros until a round moved it)."""
+        return np.zeros(dimension) if self.control is None else self.control
+
+    def _step(self, flat: np.ndarray, spec: ParamSpec, result: AggregateResult) -> np.ndarray:
+        """The server optimizer's step on the released mean; under SCAFFOLD the mean's second
+        half moves c by (|S|/N)·mean Δc, and the survivors move their c_i by what they sent."""
+        mean = result.sum_vector / result.total_weight
+        if self.scaffold:
+            mean, mean_dc = mean[: flat.size], mean[flat.size :]
+            share = len(result.survivors) / len(self.clients)
+            self.control = self.server_control(flat.size) + share * mean_dc
+            for cid in sorted(result.survivors):
+                sent = unflatten(self.sent_control[cid], spec)
+                self.clients[cid - 1].commit_control(sent)  # type: ignore[attr-defined]
+        return self.optimizer.step(flat, mean)
+
+    def _clipped(self, update: np.ndarray) -> np.ndarray:
+        """Client-side: the update as the clip leaves it, without DP noise (L∞ ``clip``, or the
+        DP config's L2 ``l2_clip`` over the whole vector)."""
+        dp_config = self.config.dp
+        if dp_config is None:
+            return np.clip(update, -self._linf, self._linf)
+        norm = float(np.linalg.norm(update))
+        return update * min(1.0, dp_config.l2_clip / norm) if norm > 0 else update
+
+    def _note_deadlines(self, record: RoundRecord, plan: RoundPlan, until: str | None) -> None:
+        """Record each stage's deadline and who answered after it (through the stage a round
+        aborted at), and feed what the server saw to an adaptive policy."""
+        for stage in plan.stages:
+            deadline = plan.deadline_for(stage)
+            if deadline is not None:
+                record.deadlines[stage] = float(deadline)
+                late = plan.late(stage)
+                if late:
+                    record.missed[stage] = tuple(sorted(late))
+            if stage == until:
+                break
+        if self.deadlines is not None:
+            self.deadlines.observe(plan, until)
 
     def _compression(self, dimension: int) -> RoundCompression | None:
         """This round's public compression, from a fresh public seed (a deployed server draws
@@ -284,7 +411,7 @@ class _Run:
 
     def _codec_factory(self, dimension: int, made: list[Codec],
                        compression: RoundCompression | None = None
-                       ) -> Callable[[int, int], Codec]:
+                       ) -> CodecFactory:
         cfg = self.config
 
         def factory(n_clients: int, n_min: int, *, colluders: int | None = None,
@@ -340,7 +467,16 @@ class _Run:
         record.loss = sum(loss * n for loss, n, _ in results) / total
         accs = [(_accuracy(m), n) for _, n, m in results]
         if all(a is not None for a, _ in accs):
-            record.accuracy = sum(a * n for a, n in accs) / total  # type: ignore[operator]
+            record.accuracy = sum(a * n for a, n in accs) / total
+
+
+def _check_scaffold_clients(clients: Sequence[Client]) -> None:
+    """SCAFFOLD needs clients that return Δc_i and keep c_i (``NumpyClient`` does)."""
+    for i, client in enumerate(clients):
+        if not callable(getattr(client, "commit_control", None)):
+            raise ConfigError(f"algorithm='scaffold' needs clients that implement SCAFFOLD "
+                              f"(fit with config['scaffold'] and commit_control(delta_c), as "
+                              f"NumpyClient does); client {i + 1} is a {type(client).__name__}")
 
 
 def _l2_above(update: np.ndarray, bound: float) -> bool:
@@ -354,8 +490,9 @@ def _linf_above(update: np.ndarray, bound: float) -> bool:
 def _clip_rule(config: FedAvgConfig) -> str:
     """Which bound clipped, and which setting sets it, for the warning."""
     rotated = ""
-    if getattr(config.compression, "bound", None) is not None:  # Quantize clips rotated values
-        rotated = f"; or a rotated value beyond ±{config.compression.bound:g}, Quantize.bound"
+    bound = getattr(config.compression, "bound", None)
+    if bound is not None:  # Quantize clips rotated values
+        rotated = f"; or a rotated value beyond ±{bound:g}, Quantize.bound"
     if config.dp is not None:
         return f"L2 norm above {config.dp.l2_clip:g}, {type(config.dp).__name__}.l2_clip{rotated}"
     return f"a coordinate beyond ±{config.clip:g}, FedAvgConfig.clip{rotated}"

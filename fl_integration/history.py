@@ -19,6 +19,11 @@ class RoundRecord:
     update the clip changed (L∞ ``FedAvgConfig.clip``, or the DP config's L2 ``l2_clip``); None
     when no client sent one. The simulation measures it on the clients' side: a deployed server
     would not learn it.
+
+    ``deadlines`` is the deadline each stage waited, in seconds (empty without deadlines), and
+    ``missed`` the clients whose message of a stage arrived after it, by stage (clients still in
+    the round at that stage; silent dropouts are not listed). Fixed and adaptive deadlines
+    (``Simulation.deadline``) both fill them.
     """
 
     round: int
@@ -38,6 +43,8 @@ class RoundRecord:
     honest_shares: int | None = None
     colluders: int | None = None
     skipped: str | None = None
+    deadlines: dict[str, float] = field(default_factory=dict)
+    missed: dict[str, tuple[int, ...]] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def line(self) -> str:

@@ -43,3 +43,17 @@ def test_stages_and_bad_settings():
     for bad in (dict(dropout=1.0), dict(clients_per_round=0), dict(deadline=0.0)):
         with pytest.raises(ValueError):
             Simulation(**bad)
+
+
+def test_a_stage_waits_the_deadline_only_for_clients_still_in_the_round() -> None:
+    from fl_integration.simulation import RoundPlan
+
+    stages = ("advertise_keys", "share_keys")
+    latency = {s: {1: 0.1, 2: 0.2, 3: 0.3} for s in stages}
+    plan = RoundPlan(round=1, sampled=(1, 2, 3), stages=stages, deadline=5.0, latency=latency,
+                     dropouts={"advertise_keys": frozenset({3}), "share_keys": frozenset()})
+    assert plan.stage_seconds("advertise_keys", [1, 2]) == 5.0  # 3 went silent: wait it out
+    assert plan.stage_seconds("share_keys", [1, 2]) == pytest.approx(0.2)  # 3 is gone already
+    late = RoundPlan(round=1, sampled=(1, 2, 3), stages=stages, deadline=5.0, latency=latency,
+                     dropouts={"advertise_keys": frozenset(), "share_keys": frozenset({2})})
+    assert late.stage_seconds("share_keys", [1, 3]) == 5.0
