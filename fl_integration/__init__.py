@@ -22,6 +22,7 @@ from .client import Client
 from .compression import CountSketch, Quantize, SignVote, Subsample
 from .deadlines import AdaptiveDeadline
 from .fedavg import FedAvgConfig, FedAvgResult, run_fedavg
+from .fedbuff import FedBuffConfig, run_fedbuff
 from .history import History, RoundRecord
 from .params import ParamSpec, flatten, unflatten
 from .privacy import DistributedDP, LocalDP
@@ -42,6 +43,7 @@ __all__ = [
     "FedAvgConfig",
     "FedAvgM",
     "FedAvgResult",
+    "FedBuffConfig",
     "FedYogi",
     "History",
     "LocalDP",
@@ -60,5 +62,6 @@ __all__ = [
     "make_aggregator",
     "plan_round",
     "run_fedavg",
+    "run_fedbuff",
     "unflatten",
 ]

@@ -6,6 +6,10 @@ stragglers past the stage deadline treated as dropped; it runs plain FedAvg with
 for comparison (and a DP run if asked), prints a line per round and a summary, and writes a PNG
 of accuracy, cost per round (seconds, bytes) and, with DP, ε. Needs the ``demo`` extra
 (scikit-learn, matplotlib, tqdm): ``pip install 'secagg[demo]'``, or ``make demo``.
+
+``--mode async`` instead compares synchronous secure FedAvg with buffered asynchronous FedBuff,
+plain and secure, on one simulated clock under heavy-tailed training times
+(:mod:`.fedbuff_demo`, ``docs/async.md``), and writes ``fedbuff.png``.
 """
 
 from __future__ import annotations
@@ -16,25 +20,29 @@ import importlib.util
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from . import fedbuff_demo
 from .aggregators import AGGREGATORS, SecAggAggregator, make_aggregator
 from .compression import SYNTAX, Compression, check_compression, parse
 from .datasets import dirichlet_split, load_digits_split
 from .fedavg import FedAvgConfig, FedAvgResult, run_fedavg
-from .history import History
+from .history import History, RoundRecord
 from .models import NumpyClient, init_parameters, loss_and_accuracy
 from .privacy import DistributedDP, LocalDP
 from .simulation import Simulation
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.figure import Figure
 
 DP_CHOICES = ("none", "local", "distributed")
+MODES = ("sync", "async")
 PLAIN = "plain FedAvg"  # the label of the unprotected reference run
 CLIP = 1.0  # the L∞ bound on every update of the runs without DP
 DP_L2_CLIP = 1.0  # the L2 bound on every update of the DP run
@@ -92,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m fl_integration.demo",
         description="Federated averaging on scikit-learn's digits with secure aggregation.")
+    p.add_argument("--mode", choices=MODES, default="sync",
+                   help="sync: FedAvg rounds (default); async: sync secure FedAvg against plain "
+                        "and secure buffered FedBuff on a simulated clock (out/fedbuff.png)")
     p.add_argument("--aggregator", choices=AGGREGATORS, default="secagg+",
                    help="aggregation backend (default: secagg+)")
     p.add_argument("--dp", choices=DP_CHOICES, default="none",
@@ -112,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compression", type=_compression, default=None, metavar="METHOD",
                    help=f"compress the uploads of every run but the plain FedAvg reference: "
                         f"{SYNTAX} (default: none)")
+    fedbuff_demo.add_arguments(p)
     return p
 
 
@@ -127,8 +139,8 @@ class Setup:
     """The data, clients and evaluation shared by every run of the demo."""
 
     clients: list[NumpyClient]
-    x_test: object
-    y_test: object
+    x_test: np.ndarray
+    y_test: np.ndarray
 
 
 def make_setup(args: argparse.Namespace) -> Setup:
@@ -166,6 +178,25 @@ def run_one(label: str, args: argparse.Namespace, setup: Setup, aggregator: str,
     try:
         return run_fedavg(setup.clients, init_parameters(64, 10), config, on_round=on_round,
                           evaluate_fn=lambda p: _evaluate(p, setup))
+    finally:
+        bar.close()
+
+
+@contextmanager
+def _progress(label: str, args: argparse.Namespace, total: int | None
+              ) -> Iterator[Callable[[RoundRecord], None]]:
+    """A progress bar (on a terminal only) and a printed line per round or buffer."""
+    tqdm = _extra("tqdm").tqdm
+    bar = tqdm(total=total, desc=f"{label:>12}", leave=False, file=sys.stderr,
+               disable=args.quiet or not sys.stderr.isatty())
+
+    def on_record(record: RoundRecord) -> None:
+        bar.update(1)
+        if not args.quiet:
+            bar.write(f"[{label}] {record.line()}")
+
+    try:
+        yield on_record
     finally:
         bar.close()
 
@@ -378,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.per_round < 2 and args.aggregator != "plain":
         build_parser().error("--per-round must be >= 2 for secure aggregation")
+    if args.mode == "async":
+        fedbuff_demo.check(args, build_parser())
     try:
         check_compression(args.compression, _dp_config(args.dp), 32, args.per_round)
     except ValueError as exc:  # ConfigError: e.g. sign voting under distributed DP
@@ -389,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     start = time.perf_counter()
     setup = make_setup(args)
+    if args.mode == "async":
+        return fedbuff_demo.main(args, setup, start)
     runs: dict[str, History] = {}  # plotted in this order: the plain reference last, on top
     secure_label = PLAIN
     squeeze = args.compression

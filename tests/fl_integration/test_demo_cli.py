@@ -130,3 +130,34 @@ def test_a_dp_run_reports_epsilon_and_how_often_its_l2_clip_bit(tmp_path, capsys
     assert re.search(r"^with local DP: final accuracy .*, epsilon = \d+\.\d\d at delta = 1e-5", out,
                      re.M), out
     assert re.search(r"^with local DP, L2 clip at 1\.0: changed \d+\.\d% of the updates", out, re.M)
+
+
+def test_async_mode_plots_accuracy_against_simulated_time_and_reports_the_speedup(tmp_path,
+                                                                                  capsys):
+    code = demo.main(["--mode", "async", "--clients", "12", "--rounds", "2", "--per-round", "6",
+                      "--buffer-size", "3", "--spares", "1", "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"^latency model: training log-normal, median 10 s, sigma 1\.12", out, re.M)
+    assert re.search(r"^time to the sync run's final accuracy \d+\.\d\d%: async secagg\+ "
+                     r"FedBuff (\d+\.\d\dx faster|not reached)", out, re.M), out
+    assert re.search(r"^final accuracy after \d+ simulated s: sync secagg\+ \d+\.\d\d%, "
+                     r"async secagg\+ \d+\.\d\d%, async plain \d+\.\d\d%$", out, re.M), out
+    assert re.search(r"CPU per buffer \d+\.\d{3} s mean", out), out
+    png = tmp_path / "fedbuff.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot: {png}" in out
+    assert not (tmp_path / "fedavg.png").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--mode", "later"], "invalid choice: 'later'"),
+    (["--mode", "async", "--buffer-size", "2"], "--buffer-size must be >= 3"),
+    (["--mode", "async", "--spares", "-1"], "expected an integer >= 0, got -1"),
+    (["--mode", "async", "--clients", "10", "--buffer-size", "8", "--spares", "3"],
+     "must be at most --clients (10)"),
+])
+def test_async_mode_refuses_bad_flags(flags, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        demo.main(flags)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
