@@ -1,7 +1,8 @@
 """``python -m bench scaling``: round cost vs number of clients, per protocol, role and stage.
 
 Protocols: ``secagg`` (complete graph) and ``secagg+`` (the parameter finder's k and t) by
-default. ``paillier`` (packed, 3072-bit key by default) runs only when asked for, e.g.
+default; ``lightsecagg`` (its parameter helper's U and T at the point's dropout rate) beside them
+when asked for, e.g. ``--protocol secagg,secagg+,lightsecagg``. ``paillier`` (packed, 3072-bit key by default) runs only when asked for, e.g.
 ``--protocol secagg,secagg+,paillier``, ``--protocol all`` or ``--protocol paillier``: it takes
 most of a run's time (see :mod:`bench.scaling_paillier` for its roles and for the sampling of
 encrypting clients that keeps it to minutes). Dropouts are a simulation choice: a seeded random
@@ -43,13 +44,14 @@ from bench.scaling_paillier import estimate_bytes as paillier_bytes
 from bench.scaling_paillier import run_paillier
 from bench.scaling_plots import plot_bytes, plot_stages, plot_time
 from bench.scaling_report import summarize
+from protocols import lightsecagg
 from protocols.paillier import PaillierKeyPair
 from protocols.paillier.config import MIN_TEST_KEY_BITS
 from protocols.secagg.config import SecAggConfig
 from protocols.secagg.simulate import simulate_round
 from secagg.masking import default_workers
 
-PROTOCOLS = ("secagg", "secagg+", "paillier")
+PROTOCOLS = ("secagg", "secagg+", "lightsecagg", "paillier")
 DEFAULT_PROTOCOLS = ("secagg", "secagg+")
 """Paillier is left out by default: it is most of a run's time and the slowest to change."""
 BONAWITZ = {
@@ -146,6 +148,8 @@ def parse_args(argv):
         p.error(f"--paillier-key-bits: a multiple of 16, >= {MIN_TEST_KEY_BITS}")
     if a.max_mem_gib <= 0:
         p.error("--max-mem-gib must be > 0")
+    if "lightsecagg" in a.protocol:
+        _check_lightsecagg(p, a)
     return a
 
 
@@ -158,8 +162,20 @@ def grid_for(a, protocol: str) -> list[tuple[int, int, float]]:
     return [(n, d, r) for d in dims for r in drops for n in clients]
 
 
+def _check_lightsecagg(p, a) -> None:
+    """Every (n, dropout) of the grid must have a LightSecAgg config (its helper needs
+    U = n - D - 1 > T); say which point does not, before anything runs."""
+    for n, _, rate in grid_for(a, "lightsecagg"):
+        try:
+            _config("lightsecagg", n, 1, rate)
+        except ValueError as exc:
+            p.error(f"lightsecagg at n={n}, dropout {rate}: {exc}")
+
+
 def _config(protocol, n, dim, rate):
     ids = list(range(1, n + 1))
+    if protocol == "lightsecagg":  # budgets at least the point's dropouts, as SecAgg+'s
+        return lightsecagg.LightSecAggConfig.for_rates(ids, dim, dropout=max(rate, 0.05))
     if protocol == "secagg+":  # the sparse graph even below the finder's complete-graph cutoff
         return SecAggConfig.for_secagg_plus(ids, dim, dropout=max(rate, 0.05), min_sparse_clients=0)
     return SecAggConfig(client_ids=ids, threshold=n // 2 + 1, vector_length=dim, modulus_bits=32)
@@ -173,12 +189,17 @@ def estimate_bytes(protocol: str, n: int, dim: int, a) -> int:
     """
     if protocol == "paillier":
         return 200 * (1 << 20) + paillier_bytes(n, dim, a.paillier_key_bits, a.paillier_sample)
+    if protocol == "lightsecagg":  # every client holds, and the server relays, n coded sub-masks
+        cfg = _config(protocol, n, dim, 0.1)
+        return 200 * (1 << 20) + (2 * n + 40) * dim * 4 + 3 * n * n * cfg.piece_length * 4
     cfg = _config(protocol, n, dim, 0.1)
     return 200 * (1 << 20) + (2 * n + 40) * dim * 4 + n * cfg.degree * 2500
 
 
 def run_one(protocol, n, dim, rate, seed):
-    """One SecAgg/SecAgg+ round; returns (flat row, per-stage stats)."""
+    """One SecAgg/SecAgg+ (or LightSecAgg) round; returns (flat row, per-stage stats)."""
+    if protocol == "lightsecagg":
+        return _run_lightsecagg(n, dim, rate, seed)
     gen = np.random.default_rng(seed)  # simulation choice only, not a secret
     cfg = _config(protocol, n, dim, rate)
     dtype = np.uint32 if cfg.modulus_bits <= 32 else np.uint64
@@ -192,6 +213,24 @@ def run_one(protocol, n, dim, rate, seed):
         raise AssertionError(f"{protocol} sum is wrong at n={n}, dim={dim}")
     row = {"protocol": protocol, "n": n, "dim": dim, "dropout": rate, "k": cfg.degree,
            "t": cfg.threshold, "included": len(res.included)}
+    row.update({k: res.stats[k] for k in _SIM_FIGURES})
+    return row, res.stats.get("stages", {})
+
+
+def _run_lightsecagg(n, dim, rate, seed):
+    """One LightSecAgg round, its exact sum checked. In the row, k = n - 1 (every client
+    deals a coded sub-mask to every other) and t = U (the replies that decode the mask sum);
+    it has no pairwise masks or Shamir shares, so no primitives beside it."""
+    gen = np.random.default_rng(seed)  # simulation choice only, not a secret
+    cfg = _config("lightsecagg", n, dim, rate)
+    inputs = {u: gen.integers(0, 1000, dim).astype(np.uint32) for u in cfg.client_ids}
+    drop = gen.choice(cfg.client_ids, int(rate * n), replace=False).tolist()
+    res = lightsecagg.simulate_round(cfg, inputs, {"masked_input": drop})
+    want = sum((inputs[u].astype(np.uint64) for u in res.included), np.zeros(dim, np.uint64))
+    if not np.array_equal(res.sum, want):
+        raise AssertionError(f"lightsecagg sum is wrong at n={n}, dim={dim}")
+    row = {"protocol": "lightsecagg", "n": n, "dim": dim, "dropout": rate, "k": n - 1,
+           "t": cfg.U, "included": len(res.included)}
     row.update({k: res.stats[k] for k in _SIM_FIGURES})
     return row, res.stats.get("stages", {})
 
@@ -219,6 +258,7 @@ def _keypair(a, protocols):
 def _warm_up(keypair):
     """Untimed: numba JIT, imports, first-call caches."""
     run_one("secagg", 5, 16, 0.0, seed=0)
+    lightsecagg.warm_up()
     if keypair is not None:
         run_paillier(3, 16, 0.0, 0, keypair, 1)
 
@@ -246,7 +286,8 @@ def _run_point(p, n, d, r, seed, a, keypair, cache):
     else:
         row, st = run_one(p, n, d, r, seed)
         row["wall_s"] = time.perf_counter() - t0
-        row.update(_primitives(cache, row))
+        if p != "lightsecagg":
+            row.update(_primitives(cache, row))
     return row, st
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-COLORS = {"secagg": "tab:blue", "secagg+": "tab:orange", "paillier": "tab:green"}
+COLORS = {"secagg": "tab:blue", "secagg+": "tab:orange", "lightsecagg": "tab:red",
+          "paillier": "tab:green"}
 ROLE_LABEL = {"server_s": "server", "keyholder_s": "key holder"}
 STAGE_LABEL = {"precompute": "precompute (offline)", "encrypt": "encrypt (online)"}
 _STYLES = ["-", "--", ":", "-."]

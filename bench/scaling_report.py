@@ -12,6 +12,11 @@ EXPECTED = {
                "regenerated for each of its ~n surviving neighbours)"),
     "secagg+": ("client ~ log n: a client only deals with its k = O(log n) neighbours (k is the "
                 "k column); server ~ n log n"),
+    "lightsecagg": ("client ~ n: a client Lagrange-encodes its mask into n coded sub-masks of "
+                    "m/(U-T) values (~ n·m multiply-adds, U-T growing with n), seals one to "
+                    "each other client and opens n-1; server ~ n to n^2: it relays n(n-1) "
+                    "sealed sub-masks (~ n·m values) and decodes the survivors' mask sum from U "
+                    "replies in one step (~ n·m), whatever the dropouts"),
     "paillier": ("client ~ flat: one encryption of the vector (slots widen by log2 n bits); "
                  "server ~ n multiplications; key holder ~ flat, one decryption of the sum"),
 }
@@ -28,6 +33,10 @@ def _ms(x) -> str:
     return "" if x is None else f"{x * 1e3:.2f}"
 
 
+def _ratio(x) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
 def _masking_table(rows) -> list[str]:
     out = ["| protocol | n | dim | dropout | k | t | server s | client mean s | client max s "
            "| up B/client | down B/client | mask/AES | Shamir split ms | Shamir recon ms |",
@@ -37,8 +46,16 @@ def _masking_table(rows) -> list[str]:
             f"| {r['protocol']} | {r['n']} | {r['dim']} | {r['dropout']} | {r['k']} | {r['t']} | "
             f"{r['server_s']:.3f} | {r['client_mean_s']:.4f} | {r['client_max_s']:.4f} | "
             f"{r['bytes_up_per_client']:.0f} | {r['bytes_down_per_client']:.0f} | "
-            f"{r['mask_to_aes_ratio']:.2f} | {_ms(r['shamir_split_s'])} | "
-            f"{_ms(r['shamir_reconstruct_s'])} |")
+            f"{_ratio(r.get('mask_to_aes_ratio'))} | {_ms(r.get('shamir_split_s'))} | "
+            f"{_ms(r.get('shamir_reconstruct_s'))} |")
+    if any(r["protocol"] == "lightsecagg" for r in rows):
+        out += ["", "LightSecAgg rows: k = n - 1 (every client deals a coded sub-mask to every "
+                "other), t = U (the replies that decode the survivors' mask sum; T, the "
+                "colluders a mask is hidden from, is the parameter helper's, "
+                "`protocols.lightsecagg.find_parameters`). It has no pairwise masks and no "
+                "Shamir shares, so those columns are empty; its inputs are 31 - log2(n) bits "
+                "wide at most (GF(2^31 - 1)), SecAgg's 32. Its dropouts go silent after "
+                "share_masks, the same point of the round (before the masked input)."]
     return out
 
 
@@ -76,7 +93,7 @@ def _slopes(rows) -> list[str]:
 
 def _measured(protocol: str, rows) -> str:
     """The fitted exponents of one protocol, in words, over every (dim, dropout) series."""
-    fits = {"client": [], "server": []}
+    fits: dict[str, list[float]] = {"client": [], "server": []}
     for key in sorted({(r["dim"], r["dropout"]) for r in rows if r["protocol"] == protocol}):
         sel = [r for r in rows if r["protocol"] == protocol and (r["dim"], r["dropout"]) == key]
         for role, col in (("client", "client_mean_s"), ("server", "server_s")):
@@ -138,7 +155,10 @@ def summarize(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     masking = [r for r in rows if r["protocol"] != "paillier"]
     paillier = [r for r in rows if r["protocol"] == "paillier"]
     if masking:
-        lines += ["## SecAgg and SecAgg+", "", *_masking_table(masking), ""]
+        names = [n for n in ("SecAgg", "SecAgg+", "LightSecAgg")
+                 if any(r["protocol"] == n.lower() for r in masking)]
+        title = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        lines += [f"## {title}", "", *_masking_table(masking), ""]
     if paillier:
         lines += _paillier_section(paillier, meta)
     lines += ["## Growth with n (least-squares slope of log seconds vs log n)", "",

@@ -149,14 +149,23 @@ class Federation:
             config = {**tomllib.load(f)["tool"]["flwr"]["app"]["config"], **self.run_config}
         if config["secure-aggregation"] != "secagg":
             return
+        lightsecagg = config.get("aggregator", "secagg") == "lightsecagg"
+        n, length = int(config["num-clients"]), vector_length(initial_parameters())
         try:
-            SecAggWorkflow(
-                num_shares=config["num-shares"] or None,
-                reconstruction_threshold=config["reconstruction-threshold"] or None,
+            workflow = SecAggWorkflow(
+                num_shares=None if lightsecagg else config["num-shares"] or None,
+                reconstruction_threshold=None if lightsecagg
+                else config["reconstruction-threshold"] or None,
                 dropout_rate=float(config["dropout-rate"]),
                 corrupt_rate=float(config["corrupt-rate"]),
                 malicious=bool(config["malicious"]), verify_keys={} if config["malicious"] else None,
-            ).plan(int(config["num-clients"]), vector_length(initial_parameters()))
+                protocol=str(config.get("aggregator", "secagg")),
+                compression=str(config.get("compression", "")) or None,
+            )
+            if workflow.compression is None:
+                workflow.plan(n, length)
+            else:
+                workflow.plan_compressed(range(n), length - 1)
         except ValueError as exc:
             raise DeployError(f"the app cannot run a round of {config['num-clients']} nodes "
                               f"with these settings: {exc}") from None

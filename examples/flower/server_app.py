@@ -23,21 +23,29 @@ def weighted_accuracy(metrics: list[tuple[int, Metrics]]) -> Metrics:
 
 
 def fit_workflow(cfg):
-    """Our SecAgg+ or, for the side-by-side measurement (``secure-aggregation = "flower"``),
-    Flower's own with the same shares, threshold, clipping and timeout."""
+    """Our SecAgg+ (or LightSecAgg: ``aggregator = "lightsecagg"``), with ``compression`` if
+    set; or, for the side-by-side measurement (``secure-aggregation = "flower"``), Flower's own
+    with the same shares, threshold, clipping and timeout."""
     shares = cfg["num-shares"] or None  # 0: let secagg's parameter finder choose
     threshold = cfg["reconstruction-threshold"] or None
+    aggregator = str(cfg.get("aggregator", "secagg"))
+    compression = str(cfg.get("compression", "")) or None
     common = {"max_weight": float(cfg["max-weight"]),
               "clipping_range": float(cfg["clipping-range"]),
               "timeout": float(cfg["stage-timeout"])}
     if cfg["secure-aggregation"] == "flower":
+        if aggregator != "secagg" or compression:
+            raise ValueError("Flower's own SecAgg+ has neither LightSecAgg nor compression: "
+                             "set aggregator = \"secagg\" and compression = \"\"")
         return FlowerSecAggPlusWorkflow(num_shares=shares, reconstruction_threshold=threshold,
                                         **common)
+    if aggregator == "lightsecagg":  # U and T come from the rates: shares and t do not apply
+        shares = threshold = None
     return SecAggPlusWorkflow(
         num_shares=shares, reconstruction_threshold=threshold,
         dropout_rate=float(cfg["dropout-rate"]), corrupt_rate=float(cfg["corrupt-rate"]),
         malicious=bool(cfg["malicious"]), verify_keys=str(cfg["verify-keys"]) or None,
-        **common,
+        protocol=aggregator, compression=compression, **common,
     )
 
 

@@ -7,6 +7,8 @@ with the fields of :class:`Quantize`, :class:`Subsample`, :class:`CountSketch`,
 
 from __future__ import annotations
 
+import dataclasses
+
 from secagg.errors import ConfigError
 
 from .quantize import Quantize
@@ -54,3 +56,24 @@ def _value(text: str) -> object:
         return float(text)
     except ValueError:
         raise ConfigError(f"compression value {text!r} is not a number, true/false or none") from None
+
+
+def unparse(method: Quantize | Subsample | CountSketch | SignVote | None) -> str:
+    """The text :func:`parse` reads back as ``method`` (every field written out), e.g. for a
+    server to ship a round's compression to its clients."""
+    if method is None:
+        return "none"
+    names = {cls: name for name, cls in METHODS.items()}
+    name = names.get(type(method))
+    if name is None:
+        raise ConfigError(f"not a compression method: {method!r}")
+    items = [f"{f.name}={_text(getattr(method, f.name))}" for f in dataclasses.fields(method)]
+    return f"{name}:{','.join(items)}" if items else name
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    return repr(value)  # ints as ints, floats as floats: both read back exactly

@@ -1,4 +1,4 @@
-"""Flower adapter: our SecAgg / SecAgg+ inside a Flower app, switched in by one line.
+"""Flower adapter: our SecAgg / SecAgg+ or LightSecAgg inside a Flower app, one line away.
 
 ``secagg_mod`` (client mod) and ``SecAggWorkflow`` (server workflow) stand where Flower's
 ``secaggplus_mod`` and ``SecAggPlusWorkflow`` stand; the aliases of the same names make the
@@ -12,6 +12,10 @@ Each node records the stages it has answered in a node-local directory (``StageG
 Malicious mode (``SecAggWorkflow(malicious=True, verify_keys=...)``) needs every node's Ed25519
 signing key and the federation's verify-key file in its node config (``secagg-signing-key``,
 ``secagg-verify-keys``); :mod:`.identity` reads and writes both.
+
+``SecAggWorkflow(protocol="lightsecagg")`` runs LightSecAgg (semi-honest only) with the same
+mod; ``SecAggWorkflow(compression=...)`` makes the nodes send compressed updates
+(:mod:`.compress`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,12 @@ the rest of the ClientApp while it trains, and the reply carries no plaintext we
 
 The node answers whatever stages the round's config calls for (``stages_for``): four in the
 semi-honest mode, plus ``consistency_check`` in malicious mode and ``reveal_seed`` in
-malicious SecAgg+. Every setup names the Flower node of each client id (the roster, bound into
+malicious SecAgg+; LightSecAgg's four (``advertise_keys``, ``share_masks``, ``masked_input``,
+``aggregate_mask``) when the setup carries a LightSecAgg config. LightSecAgg is semi-honest only:
+a node with a signing key refuses it, and it holds the node's floors (``secagg-min-clients``,
+and ``secagg-corrupt-fraction`` of the round's clients as the collusion budget), since the
+server picks the cohort. With compression in the setup the node uploads its compressed update
+(:mod:`.compress`) instead of the fixed-point encoding of its model. Every setup names the Flower node of each client id (the roster, bound into
 the session id); the node refuses one that gives its client id to another node. Malicious mode
 takes the node's Ed25519 signing key and the federation's verify-key file from the node config
 (:mod:`.identity`); a node that has a signing key refuses semi-honest rounds.
@@ -42,8 +47,10 @@ import numpy as np
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.common import Parameters, parameters_to_ndarrays
 from flwr.compat.common import recorddict_compat as compat
+from nacl.signing import SigningKey
 
-from protocols import SecAggClient, SecAggConfig
+from protocols import SecAggClient
+from protocols.lightsecagg import LightSecAggClient, LightSecAggConfig
 from secagg.csprng import AesCtrRandom
 from secagg.errors import (
     AbortError,
@@ -56,6 +63,7 @@ from secagg.errors import (
     WrongSession,
 )
 
+from . import compress
 from .guard import StageGuard
 from .identity import (
     SIGNING_KEY_KEY,
@@ -66,23 +74,26 @@ from .identity import (
 )
 from .records import (
     ADVERTISE_KEYS,
+    AGGREGATE_MASK,
     CONSISTENCY_CHECK,
     MASKED_INPUT,
     PAYLOAD,
     RECORD_KEY,
     REVEAL_SEED,
     SHARE_KEYS,
+    SHARE_MASKS,
     STAGE,
     STATE_KEY,
     UNMASK,
+    ProtocolConfig,
     RoundSetup,
     pack_update,
     stages_for,
 )
 
 CallNext = Callable[[Message, Context], Message]
-MIN_CLIENTS_KEY = "secagg-min-clients"  # node config, malicious mode
-CORRUPT_FRACTION_KEY = "secagg-corrupt-fraction"  # node config, malicious mode
+MIN_CLIENTS_KEY = "secagg-min-clients"  # node config, malicious mode and LightSecAgg
+CORRUPT_FRACTION_KEY = "secagg-corrupt-fraction"  # node config, malicious mode and LightSecAgg
 DEFAULT_MIN_CLIENTS = 3
 DEFAULT_CORRUPT_FRACTION = 0.05
 _SEED = "seed"
@@ -146,7 +157,7 @@ def _advertise(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecor
 
 def _step(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
     """A stage between setup and masking, or the consistency check: the protocol's answer."""
-    stage = record.get(STAGE)
+    stage = str(record.get(STAGE))  # one of _HANDLERS: secagg_mod checked
     state, _ = _claim(ctxt, stage)
     payload = _payload(record)
     out = _rebuild(ctxt, state, stage).respond(payload)
@@ -159,15 +170,19 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
     state, setup = _claim(ctxt, MASKED_INPUT)
     payload = _payload(record)
     client = _rebuild(ctxt, state, MASKED_INPUT)
+    received = parameters_to_ndarrays(compat.recorddict_to_fitins(msg.content, True).parameters)
     reply = _train_without_state(msg, ctxt, call_next)
     fitres = compat.recorddict_to_fitres(reply.content, keep_input=True)
-    vector = pack_update(
-        parameters_to_ndarrays(fitres.parameters), fitres.num_examples, setup.clip,
-        setup.max_weight,
-    )
-    if vector.size != setup.vector_length:
-        raise ValueError("the trained model's size differs from the round's")
-    out = client.respond(payload, setup.encoder().encode(vector))
+    trained = parameters_to_ndarrays(fitres.parameters)
+    if setup.compression:
+        words = compress.encode_update(ctxt, state, setup, received, trained,
+                                       fitres.num_examples)
+    else:
+        vector = pack_update(trained, fitres.num_examples, setup.clip, setup.max_weight)
+        if vector.size != setup.vector_length:
+            raise ValueError("the trained model's size differs from the round's")
+        words = setup.encoder().encode(vector)
+    out = client.respond(payload, words)
     _answered(state, MASKED_INPUT, payload)
     # The plaintext update and weight never leave the node: both travel under the mask.
     # Metrics are the user's own plaintext choice and are passed on as Flower does.
@@ -177,9 +192,13 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
 
 
 def _unmask(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
-    """Last stage: reveal the shares the survivor set calls for, then forget the round."""
-    state, _ = _claim(ctxt, UNMASK)
-    out = _rebuild(ctxt, state, UNMASK).respond(_payload(record))
+    """Last stage (SecAgg's unmask, LightSecAgg's aggregate_mask): answer for the survivor set,
+    which names this node (its input is in the sum: keep its compression residual), then
+    forget the round."""
+    stage = str(record.get(STAGE))  # one of _HANDLERS: secagg_mod checked
+    state, _ = _claim(ctxt, stage)
+    out = _rebuild(ctxt, state, stage).respond(_payload(record))
+    compress.commit_residual(ctxt, state)
     del ctxt.state.config_records[STATE_KEY]
     return RecordDict(), out
 
@@ -188,9 +207,11 @@ _HANDLERS = {
     ADVERTISE_KEYS: _advertise,
     REVEAL_SEED: _step,
     SHARE_KEYS: _step,
+    SHARE_MASKS: _step,
     MASKED_INPUT: _masked_input,
     CONSISTENCY_CHECK: _step,
     UNMASK: _unmask,
+    AGGREGATE_MASK: _unmask,
 }
 
 
@@ -232,29 +253,36 @@ def _train_without_state(msg: Message, ctxt: Context, call_next: CallNext) -> Me
         ctxt.state.config_records[STATE_KEY] = state
 
 
-def _rebuild(ctxt: Context, state: ConfigRecord, stage: str) -> SecAggClient:
+def _rebuild(ctxt: Context, state: ConfigRecord, stage: str
+             ) -> SecAggClient | LightSecAggClient:
     """The round's client, brought to just before ``stage`` by replaying what it saw."""
-    setup = _setup(state)
+    setup, config = _setup(state), _setup(state).config
     signing_key, verify_keys = _identity(ctxt, setup)
-    client = SecAggClient(setup.config, setup.client_id, signing_key, verify_keys,
-                          rng=AesCtrRandom(seed=state[_SEED]))
+    seed = state.get(_SEED)
+    if not isinstance(seed, bytes):
+        raise OutOfOrder("secure-aggregation stage before this node's setup")
+    rng = AesCtrRandom(seed=seed)
+    client: SecAggClient | LightSecAggClient
+    if isinstance(config, LightSecAggConfig):
+        client = LightSecAggClient(config, setup.client_id, rng=rng)
+    else:
+        client = SecAggClient(config, setup.client_id, signing_key, verify_keys, rng=rng)
     if stage == ADVERTISE_KEYS:
         return client
     client.respond()
     stages = stages_for(setup.config)
     for done in stages[1 : stages.index(stage)]:
         seen = state.get(_SEEN + done)
-        if seen is None:
+        if not isinstance(seen, bytes):
             raise OutOfOrder(f"stage {stage} before {done}")
         # masked_input is replayed only for the shares it stores; the upload is discarded
-        vector = None
-        if client.wants_input:
-            vector = setup.encoder().encode(np.zeros(setup.vector_length))
+        vector = np.zeros(setup.vector_length, dtype=np.uint32) if client.wants_input else None
         client.respond(seen, vector)
     return client
 
 
-def _identity(ctxt: Context, setup: RoundSetup) -> tuple[object | None, dict[int, bytes] | None]:
+def _identity(ctxt: Context, setup: RoundSetup
+              ) -> tuple[SigningKey | None, dict[int, bytes] | None]:
     """This node's signing key and the round's verify keys by client id (malicious mode), after
     checking the roster: this node holds its client id, a node with a signing key takes part
     in malicious rounds only, and every node of the roster is in the node's own verify-key
@@ -264,9 +292,12 @@ def _identity(ctxt: Context, setup: RoundSetup) -> tuple[object | None, dict[int
     if setup.node_of(setup.client_id) != ctxt.node_id:
         raise ProtocolViolation("the roster gives this node's client id to another node")
     key_path = ctxt.node_config.get(SIGNING_KEY_KEY)
-    if not setup.config.malicious:
+    config = setup.config
+    if isinstance(config, LightSecAggConfig) or not config.malicious:
         if key_path:
             raise ProtocolViolation("this node takes part in malicious-mode rounds only")
+        if isinstance(config, LightSecAggConfig):
+            _check_policy(ctxt, config, config.num_clients)
         return None, None
     keys_path = ctxt.node_config.get(VERIFY_KEYS_KEY)
     if not key_path or not keys_path:
@@ -282,10 +313,11 @@ def _identity(ctxt: Context, setup: RoundSetup) -> tuple[object | None, dict[int
     return signing_key, {cid: known[setup.node_of(cid)] for cid in setup.config.client_ids}
 
 
-def _check_policy(ctxt: Context, config: SecAggConfig, federation: int) -> None:
-    """Malicious mode: the server picks the cohort and the budgets, so the node holds its own
-    floors (node config): at least ``secagg-min-clients`` clients, and a collusion budget of
-    at least ``secagg-corrupt-fraction`` of the federation in its verify-key file. Otherwise a
+def _check_policy(ctxt: Context, config: ProtocolConfig, federation: int) -> None:
+    """Malicious mode and LightSecAgg: the server picks the cohort and the budgets, so the node
+    holds its own floors (node config): at least ``secagg-min-clients`` clients, and a
+    collusion budget of at least ``secagg-corrupt-fraction`` of the federation (malicious
+    mode: its verify-key file; LightSecAgg, which has none: the round's clients). Otherwise a
     server could run a round of the victim and its colluders, planned for no colluder."""
     least = ctxt.node_config.get(MIN_CLIENTS_KEY, DEFAULT_MIN_CLIENTS)
     fraction = ctxt.node_config.get(CORRUPT_FRACTION_KEY, DEFAULT_CORRUPT_FRACTION)

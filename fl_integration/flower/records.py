@@ -1,12 +1,15 @@
 """What our Flower messages carry: record keys, the round setup, and the weighted update vector.
 
 Every message of ours holds one ``ConfigRecord`` under ``RECORD_KEY`` with the stage name and
-the opaque wire bytes of ``SecAggClient``/``SecAggServer``; the setup message adds the round's
-``RoundSetup``: the protocol config in its own versioned encoding (``SecAggConfig.to_bytes``),
-so client and server use the identical config, the encoding parameters, and the Flower node
-that holds each client id. That list (the roster) is bound into the session id, which every
-key, signature and mask of the round binds: two nodes shown different rosters are in two
-different sessions, and in malicious mode their signatures do not count for each other.
+the opaque wire bytes of the protocol's client and server (SecAgg/SecAgg+ or LightSecAgg); the
+setup message adds the round's ``RoundSetup``: the protocol config in its own versioned encoding
+(``SecAggConfig.to_bytes`` or ``LightSecAggConfig.to_bytes``; the magic says which protocol),
+so client and server use the identical config, the encoding parameters, the round's public
+compression parameters if any, and the Flower node that holds each client id. That list (the
+roster), the config and the compression parameters are bound into the session id, which every
+key, signature and mask of the round binds: two nodes shown different rosters, parameters or
+compression are in two different sessions, and in malicious mode their signatures do not count
+for each other.
 
 A node's weight (its ``num_examples``) above the server's ``max_weight`` is clipped to it on
 the node, as FedAvg's path does, never refused: a refusal would tell the server that the count
@@ -33,6 +36,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from protocols import SecAggConfig
+from protocols.lightsecagg import STAGES as LIGHTSECAGG_STAGES
+from protocols.lightsecagg import LightSecAggConfig
+from protocols.lightsecagg.codec import MAGIC as LIGHTSECAGG_MAGIC
 from protocols.secagg.codec import config_fields
 from protocols.secagg.stages import Stage, flow_of, stages_of
 from secagg.encoding import FixedPointEncoder
@@ -49,40 +55,75 @@ REVEAL_SEED = "reveal_seed"
 MASKED_INPUT = "masked_input"
 CONSISTENCY_CHECK = "consistency_check"
 UNMASK = "unmask"
+SHARE_MASKS = "share_masks"  # LightSecAgg
+AGGREGATE_MASK = "aggregate_mask"  # LightSecAgg
 STAGES = (ADVERTISE_KEYS, SHARE_KEYS, MASKED_INPUT, UNMASK)  # a semi-honest round's
+FINAL_STAGES = (UNMASK, AGGREGATE_MASK)  # answering one ends the node's round
 _WIRE_NAMES = {
     Stage.ADVERTISE_KEYS: ADVERTISE_KEYS, Stage.REVEAL_SEED: REVEAL_SEED,
     Stage.SHARE_KEYS: SHARE_KEYS, Stage.MASKED_INPUT: MASKED_INPUT,
     Stage.CONSISTENCY_CHECK: CONSISTENCY_CHECK, Stage.UNMASKING: UNMASK,
 }
-# Hash label binding the roster into the session id. It belongs with secagg.labels; it lives
-# here because only this adapter has rosters.
+# Hash labels binding the roster into the session id, one per protocol. They belong with
+# secagg.labels; they live here because only this adapter has rosters.
 ROSTER_LABEL = b"secagg/v2/flower/roster"
+LIGHTSECAGG_ROSTER_LABEL = b"secagg/v2/flower/roster/lightsecagg"
 _NONCE_BYTES = 32
 _NODE_ID_BYTES = 8  # Flower node ids are unsigned 64-bit
 
 
-def stages_for(config: SecAggConfig) -> tuple[str, ...]:
-    """The wire names of the stages a round with this config runs, in order: four when
+ProtocolConfig = SecAggConfig | LightSecAggConfig
+
+
+def stages_for(config: ProtocolConfig) -> tuple[str, ...]:
+    """The wire names of the stages a round with this config runs, in order. SecAgg: four when
     semi-honest, plus ``consistency_check`` in malicious mode, plus ``reveal_seed`` in
-    malicious SecAgg+ (the protocol's own table, :func:`protocols.secagg.stages.stages_of`)."""
+    malicious SecAgg+ (the protocol's own table, :func:`protocols.secagg.stages.stages_of`).
+    LightSecAgg: ``advertise_keys``, ``share_masks``, ``masked_input``, ``aggregate_mask``."""
+    if isinstance(config, LightSecAggConfig):
+        return tuple(s.value for s in LIGHTSECAGG_STAGES)
     return tuple(_WIRE_NAMES[s] for s in stages_of(flow_of(config)))
 
 
-def roster_session(nodes: Sequence[int], config: SecAggConfig,
-                   nonce: bytes | None = None) -> SecAggConfig:
+def roster_session(nodes: Sequence[int], config: ProtocolConfig,
+                   nonce: bytes | None = None, extra: bytes = b"") -> ProtocolConfig:
     """``config`` with a fresh session id that commits to the roster and to every parameter:
     32 random bytes and the hash of them with the node of every client id (in client-id
-    order) and the config's other fields. Two nodes shown different rosters, thresholds or
-    budgets are in different sessions, and every key, mask and signature binds the session."""
+    order), the config's other fields and ``extra`` (the round's compression parameters,
+    :func:`compression_fields`). Two nodes shown different rosters, thresholds, budgets or
+    compression are in different sessions, and every key, mask and signature binds it."""
     nonce = secrets.token_bytes(_NONCE_BYTES) if nonce is None else nonce
-    return dataclasses.replace(config, session_id=nonce + _roster_digest(nonce, nodes, config))
+    digest = _roster_digest(nonce, nodes, config, extra)
+    return dataclasses.replace(config, session_id=nonce + digest)
 
 
-def _roster_digest(nonce: bytes, nodes: Sequence[int], config: SecAggConfig) -> bytes:
+def _roster_digest(nonce: bytes, nodes: Sequence[int], config: ProtocolConfig,
+                   extra: bytes = b"") -> bytes:
     count = len(nodes).to_bytes(4, "big")
-    return hashlib.sha256(len(ROSTER_LABEL).to_bytes(2, "big") + ROSTER_LABEL + nonce + count
-                          + _encode_nodes(nodes) + config_fields(config)).digest()
+    if isinstance(config, LightSecAggConfig):
+        label, fields_ = LIGHTSECAGG_ROSTER_LABEL, _lightsecagg_fields(config)
+    else:
+        label, fields_ = ROSTER_LABEL, config_fields(config)
+    return hashlib.sha256(len(label).to_bytes(2, "big") + label + nonce + count
+                          + _encode_nodes(nodes) + fields_ + extra).digest()
+
+
+def _lightsecagg_fields(config: LightSecAggConfig) -> bytes:
+    """Every parameter of a LightSecAgg config but its session id: its wire encoding with the
+    session cut out (magic, version, type, then the length-prefixed session, then the rest)."""
+    data = config.to_bytes()
+    head = len(LIGHTSECAGG_MAGIC) + 2
+    return data[head + 2 + int.from_bytes(data[head : head + 2], "big") :]
+
+
+def compression_fields(text: str, seed: bytes, dimension: int, bits: int) -> bytes:
+    """The round's compression parameters as bound into the session id; empty without any
+    (so a round without compression keeps the digest it always had)."""
+    if not text:
+        return b""
+    name = text.encode()
+    return (b"compression" + len(name).to_bytes(2, "big") + name + len(seed).to_bytes(2, "big")
+            + seed + dimension.to_bytes(8, "big") + bits.to_bytes(2, "big"))
 
 
 def _encode_nodes(nodes: Sequence[int]) -> bytes:
@@ -99,17 +140,27 @@ def _decode_nodes(data: bytes) -> tuple[int, ...]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoundSetup:
     """One round's parameters as the server sends them to one client: its id, the protocol
-    config (on the wire as ``SecAggConfig.to_bytes()``), the encoding parameters and the
-    roster: ``nodes[i]`` is the Flower node id of client id ``config.client_ids[i]``, and the
-    session id commits to it (:func:`roster_session`). ``nodes`` may be empty only where no
-    Flower node takes part (tests of the value type); ``secagg_mod`` refuses such a setup."""
+    config (on the wire as ``SecAggConfig.to_bytes()`` or ``LightSecAggConfig.to_bytes()``),
+    the encoding parameters and the roster: ``nodes[i]`` is the Flower node id of client id
+    ``config.client_ids[i]``, and the session id commits to it (:func:`roster_session`).
+    ``nodes`` may be empty only where no Flower node takes part (tests of the value type);
+    ``secagg_mod`` refuses such a setup.
+
+    With compression, ``compression`` is the method as :func:`fl_integration.compression.parse`
+    reads it, ``compression_seed`` the round's public seed, ``compression_dimension`` the
+    model's size and ``compression_bits`` the widest word the server allowed: every node
+    rebuilds the server's codec from them (:mod:`.compress`), and ``scale`` is unused."""
 
     client_id: int
-    config: SecAggConfig
-    clip: float  # parameters are clipped to [-clip, clip] before weighting
+    config: ProtocolConfig
+    clip: float  # parameters (updates, with compression) are clipped to [-clip, clip]
     scale: float  # fixed-point scale of the encoder
     max_weight: float  # a client's weight (num_examples) is clipped to this and divided by it
     nodes: tuple[int, ...] = field(default=())
+    compression: str = ""
+    compression_seed: bytes = field(default=b"", repr=False)
+    compression_dimension: int = 0
+    compression_bits: int = 0
 
     def __post_init__(self) -> None:
         if self.client_id not in self.config.client_ids:
@@ -120,7 +171,18 @@ class RoundSetup:
             value = getattr(self, name)
             if not (isinstance(value, float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite float > 0")
-        self.encoder()  # refuses a scale at which the sum could overflow
+        if self.compression:
+            self._check_compression()
+        else:
+            self.encoder()  # refuses a scale at which the sum could overflow
+
+    def _check_compression(self) -> None:
+        if len(self.compression_seed) != _SEED_BYTES:
+            raise ValueError(f"compression_seed must be {_SEED_BYTES} bytes")
+        if not 1 <= self.compression_dimension < 2**32:
+            raise ValueError("compression_dimension must be in [1, 2^32)")
+        if not 2 <= self.compression_bits <= 64:
+            raise ValueError("compression_bits must be in [2, 64]")
 
     def _check_roster(self) -> None:
         nodes = self.nodes
@@ -130,8 +192,19 @@ class RoundSetup:
             raise ValueError("nodes must be unsigned 64-bit Flower node ids")
         session = self.config.session_id
         nonce, digest = session[:_NONCE_BYTES], session[_NONCE_BYTES:]
-        if not hmac.compare_digest(digest, _roster_digest(nonce, nodes, self.config)):
+        want = _roster_digest(nonce, nodes, self.config, self.compression_fields())
+        if not hmac.compare_digest(digest, want):
             raise ValueError("the session id does not commit to this roster and config")
+
+    def compression_fields(self) -> bytes:
+        """The compression parameters as the session id binds them (empty without)."""
+        return compression_fields(self.compression, self.compression_seed,
+                                  self.compression_dimension, self.compression_bits)
+
+    @property
+    def lightsecagg(self) -> bool:
+        """Whether the round runs LightSecAgg (else SecAgg/SecAgg+)."""
+        return isinstance(self.config, LightSecAggConfig)
 
     def node_of(self, client_id: int) -> int:
         """The Flower node id holding ``client_id`` in this round."""
@@ -139,29 +212,38 @@ class RoundSetup:
 
     @property
     def vector_length(self) -> int:
-        """Values each client uploads: the parameters and the weight coordinate."""
+        """Values each client uploads: the parameters and the weight coordinate (with
+        compression: the codec's words)."""
         return self.config.vector_length
 
-    def to_record(self) -> dict[str, int | float | bytes]:
+    def to_record(self) -> dict[str, int | float | bytes | str]:
         """Flat ConfigRecord values; the config travels in its own wire encoding."""
-        return {
+        out: dict[str, int | float | bytes | str] = {
             "client_id": self.client_id, "config": self.config.to_bytes(), "clip": self.clip,
             "scale": self.scale, "max_weight": self.max_weight,
             "nodes": _encode_nodes(self.nodes),
         }
+        if self.compression:
+            out.update(compression=self.compression, compression_seed=self.compression_seed,
+                       compression_dimension=self.compression_dimension,
+                       compression_bits=self.compression_bits)
+        return out
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> RoundSetup:
-        """Parse and validate; anything missing, mistyped or unsafe is ``MalformedMessage``."""
+        """Parse and validate; anything missing, mistyped or unsafe is ``MalformedMessage``.
+        The compression fields are optional (absent: a round without compression)."""
         values: dict[str, object] = {}
         for f in fields(cls):
             if f.name not in record:
+                if f.name in _OPTIONAL:
+                    continue
                 raise MalformedMessage(f"round setup lacks {f.name!r}")
             value = record[f.name]
             if type(value) is not _TYPES[f.name]:
                 raise MalformedMessage(f"round setup: {f.name} must be {_TYPES[f.name].__name__}")
             values[f.name] = value
-        values["config"] = SecAggConfig.from_bytes(values["config"])  # type: ignore[arg-type]
+        values["config"] = _decode_config(values["config"])  # type: ignore[arg-type]
         values["nodes"] = _decode_nodes(values["nodes"])  # type: ignore[arg-type]
         try:
             return cls(**values)  # type: ignore[arg-type]
@@ -169,7 +251,8 @@ class RoundSetup:
             raise MalformedMessage(f"round setup refused: {exc}") from None
 
     def encoder(self) -> FixedPointEncoder:
-        """The encoder both sides use; it refuses a scale at which the sum could overflow."""
+        """The encoder both sides use; it refuses a scale at which the sum could overflow.
+        LightSecAgg's inputs are ``input_bits`` wide (its ``modulus_bits``)."""
         return FixedPointEncoder(
             bits=self.config.modulus_bits,
             clip=encoder_clip(self.clip),
@@ -180,8 +263,19 @@ class RoundSetup:
 
 _TYPES: dict[str, type] = {
     "client_id": int, "config": bytes, "clip": float, "scale": float, "max_weight": float,
-    "nodes": bytes,
+    "nodes": bytes, "compression": str, "compression_seed": bytes,
+    "compression_dimension": int, "compression_bits": int,
 }
+_OPTIONAL = frozenset({"compression", "compression_seed", "compression_dimension",
+                       "compression_bits"})
+_SEED_BYTES = 32
+
+
+def _decode_config(data: bytes) -> ProtocolConfig:
+    """The config in either protocol's encoding, told apart by its magic."""
+    if data.startswith(LIGHTSECAGG_MAGIC):
+        return LightSecAggConfig.from_bytes(data)
+    return SecAggConfig.from_bytes(data)
 
 
 def encoder_clip(clip: float) -> float:

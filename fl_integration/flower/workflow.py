@@ -1,4 +1,5 @@
-"""Server side: ``SecAggWorkflow``, the fit workflow that drives ``SecAggServer`` over a Grid.
+"""Server side: ``SecAggWorkflow``, the fit workflow that drives ``SecAggServer`` (or
+``LightSecAggServer``) over a Grid.
 
 Used exactly like Flower's ``SecAggPlusWorkflow``: ``DefaultWorkflow(fit_workflow=...)`` in a
 ``ServerApp`` with a ``LegacyContext``. Each stage sends our wire bytes, waits for replies up
@@ -15,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from logging import ERROR, INFO, WARNING
-from typing import cast
+from typing import Any, cast
 
 import flwr.compat.common.recorddict_compat as compat
 import numpy as np
@@ -33,11 +34,15 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.serverapp.grid import Grid
 
+from fl_integration.compression import Compression, check_compression, parse, round_seed
+from fl_integration.compression.parse import unparse
 from protocols import SecAggConfig, SecAggServer
+from protocols.lightsecagg import LightSecAggConfig, LightSecAggServer, max_input_bits
 from protocols.secagg.params import worst_count
 from secagg.encoding import FixedPointEncoder
 from secagg.errors import AbortError, MalformedMessage, ProtocolViolation, SecAggError
 
+from . import compress
 from .identity import load_verify_keys
 from .records import (
     ADVERTISE_KEYS,
@@ -45,7 +50,9 @@ from .records import (
     PAYLOAD,
     RECORD_KEY,
     STAGE,
+    ProtocolConfig,
     RoundSetup,
+    compression_fields,
     encoder_clip,
     roster_session,
     stages_for,
@@ -54,6 +61,7 @@ from .records import (
 )
 
 POLL_INTERVAL = 0.5  # seconds between two pulls of a stage's replies (Flower's grid: 3)
+PROTOCOLS = ("secagg", "lightsecagg")
 
 
 @dataclass
@@ -65,7 +73,8 @@ class _Round:
     proxies: dict[int, ClientProxy]
     fitins: dict[int, RecordDict]
     setup: RoundSetup  # for client 1; each node gets a copy with its own id
-    server: SecAggServer
+    server: SecAggServer | LightSecAggServer
+    codec: Any = None  # the round's compression codec, if any
     fitres: dict[int, FitRes] = field(default_factory=dict)
 
     @property
@@ -104,6 +113,20 @@ class SecAggWorkflow:
     the path of a verify-key file (:mod:`.identity`); every SuperNode holds its signing key
     and the same file in its node config. Sampled nodes without a key are left out of the
     round. The threshold must exceed half of each neighbourhood (the config says which t).
+
+    ``protocol="lightsecagg"`` runs LightSecAgg instead (one-shot recovery of the survivors'
+    aggregate mask; ``protocols.lightsecagg``): its (U, T) and budgets come from
+    ``dropout_rate`` and ``corrupt_rate`` (leave ``num_shares`` and
+    ``reconstruction_threshold`` out), it needs 4 nodes or more, and its sum lives in
+    GF(2^31 - 1), so inputs get at most 31 - log2(n) bits (fewer than ``modulus_range``'s
+    when that is wider). It is semi-honest only: ``malicious=True`` is refused.
+
+    ``compression`` (``Quantize(bits=4)``, ``SignVote()``, ... or their text,
+    ``"quantize:bits=4"``, see :func:`fl_integration.compression.parse`) makes every node send
+    its compressed update (trained model minus the model it got, clipped to
+    ``clipping_range``) instead of its model: the round's public seed, the method and the
+    model's size travel in the round setup, and the server adds the decoded mean update to the
+    model. ``quantization_range`` does not apply then (the method sets the levels).
     """
 
     def __init__(
@@ -121,6 +144,8 @@ class SecAggWorkflow:
         on_abort: str = "raise",
         malicious: bool = False,
         verify_keys: Mapping[int, bytes] | str | os.PathLike | None = None,
+        protocol: str = "secagg",
+        compression: Compression | str | None = None,
     ) -> None:
         if modulus_range <= 0 or modulus_range & (modulus_range - 1):
             raise ValueError("modulus_range must be a power of two, 2**8 to 2**64")
@@ -142,30 +167,69 @@ class SecAggWorkflow:
         self.timeout = timeout
         self.on_abort = on_abort
         self.malicious = bool(malicious)
+        self.protocol = _protocol(protocol, self)  # first: lightsecagg + malicious says why
         self.verify_keys = _pki(malicious, verify_keys)
+        self.compression = _compression(compression, self.modulus_bits)
 
     # -- planning: everything that can be refused is refused here, before any message ------
 
     def plan(self, num_clients: int, length: int, nodes: Sequence[int] = ()
-             ) -> tuple[SecAggConfig, FixedPointEncoder]:
+             ) -> tuple[ProtocolConfig, FixedPointEncoder]:
         """The round's protocol config and encoder for ``num_clients`` x ``length`` values,
         its session id bound to ``nodes`` (the Flower node of each client id); raises
         ``ValueError``/``EncodingError`` naming the parameter to change."""
         ids = list(range(1, num_clients + 1))
-        config = roster_session(nodes, self._config(ids, length, secrets.token_bytes(32)))
+        bits = self._widest(num_clients)
+        config = roster_session(nodes, self._config(ids, length, secrets.token_bytes(32), bits))
         clip = encoder_clip(self.clipping_range)
         if self.quantization_range is None:
-            encoder = FixedPointEncoder.fit(self.modulus_bits, clip, max_summands=num_clients)
+            encoder = FixedPointEncoder.fit(config.modulus_bits, clip, max_summands=num_clients)
         else:
             scale = (self.quantization_range - 1) / (2 * self.clipping_range)
             encoder = FixedPointEncoder(
-                bits=self.modulus_bits, clip=clip, scale=scale, max_summands=num_clients
+                bits=config.modulus_bits, clip=clip, scale=scale, max_summands=num_clients
             )
         return config, encoder
 
-    def _config(self, ids: list[int], length: int, session: bytes) -> SecAggConfig:
-        """The finder's config, or the hand-picked graph and threshold with the budgets."""
-        common = {"modulus_bits": self.modulus_bits, "session_id": session,
+    def plan_compressed(self, nodes: Sequence[int], dimension: int, seed: bytes | None = None
+                        ) -> tuple[ProtocolConfig, Any, dict[str, Any]]:
+        """With compression: the round's protocol config (session bound to ``nodes`` and the
+        compression), codec, and the compression fields of its ``RoundSetup``, for a model of
+        ``dimension`` values and a fresh public seed (``seed`` in tests)."""
+        assert self.compression is not None
+        n, seed = len(nodes), round_seed() if seed is None else seed
+        bits = self._widest(n)
+        try:
+            check_compression(self.compression, None, bits, n)
+            codec = compress.codec_for(
+                self.compression, seed=seed, dimension=dimension, clip=self.clipping_range,
+                num_clients=n, max_weight=self.max_weight, bits=bits)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (SecAggWorkflow compression at {n} clients)") from None
+        text = unparse(self.compression)
+        extra = {"compression": text, "compression_seed": seed,
+                 "compression_dimension": dimension, "compression_bits": bits}
+        # a word narrower than 8 bits still decodes from a sum mod 2^8 (the codec masks down)
+        width = codec.bits if self.protocol == "lightsecagg" else max(8, codec.bits)
+        config = self._config(list(range(1, n + 1)), codec.length, secrets.token_bytes(32),
+                              width)
+        fields_ = compression_fields(text, seed, dimension, bits)
+        return roster_session(nodes, config, extra=fields_), codec, extra
+
+    def _widest(self, num_clients: int) -> int:
+        """The widest input the round's sum carries: ``modulus_range``'s bits, and for
+        LightSecAgg no more than its field leaves for this many clients."""
+        if self.protocol == "lightsecagg":
+            return min(self.modulus_bits, max_input_bits(num_clients))
+        return self.modulus_bits
+
+    def _config(self, ids: list[int], length: int, session: bytes, bits: int
+                ) -> ProtocolConfig:
+        """The finder's config, or the hand-picked graph and threshold with the budgets;
+        LightSecAgg's from its parameter helper."""
+        if self.protocol == "lightsecagg":
+            return self._lightsecagg(ids, length, session, bits)
+        common = {"modulus_bits": bits, "session_id": session,
                   "malicious": self.malicious}
         if self.num_shares is None:
             auto = self._finder(ids, length, common)
@@ -184,15 +248,28 @@ class SecAggWorkflow:
         if complete and t is None:
             t = (2 * n) // 3 + 1  # the config's own default, needed for the budget below
         budgets = self._budgets(n, complete, t)
+        chosen: dict[str, Any] = {"threshold": t, **budgets, **common}
         try:
-            return SecAggConfig(client_ids=ids, vector_length=length, threshold=t,
-                                neighbors=None if complete else shares - 1, **budgets, **common)
+            return SecAggConfig(client_ids=tuple(ids), vector_length=length,
+                                neighbors=None if complete else shares - 1, **chosen)
         except ValueError as exc:
             raise ValueError(
                 f"{exc} (SecAggWorkflow at {n} clients: {shares} shares, threshold {t}, "
                 f"budgets {budgets} from dropout_rate={self.dropout_rate}, "
                 f"corrupt_rate={self.corrupt_rate})"
             ) from None
+
+    def _lightsecagg(self, ids: list[int], length: int, session: bytes, bits: int
+                     ) -> LightSecAggConfig:
+        """LightSecAgg's config at this workflow's rates; its refusal names them."""
+        try:
+            return LightSecAggConfig.for_rates(ids, length, dropout=self.dropout_rate,
+                                               corrupt=self.corrupt_rate, input_bits=bits,
+                                               session_id=session)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (SecAggWorkflow protocol='lightsecagg' at {len(ids)} "
+                             f"clients, dropout_rate={self.dropout_rate}, "
+                             f"corrupt_rate={self.corrupt_rate})") from None
 
     def _finder(self, ids: list[int], length: int, common: dict) -> SecAggConfig:
         """The parameter finder's config at this workflow's rates; its refusal names them."""
@@ -261,26 +338,39 @@ class SecAggWorkflow:
             return None
         nodes = self._with_keys(sorted(proxy.node_id for proxy, _ in sampled))
         length = vector_length(parameters_to_ndarrays(params))
-        config, encoder = self.plan(len(nodes), length, nodes)  # refuses before any message
-        log(INFO, "secagg: %d clients, %d values, %s, t=%d, up to %d dropouts, %d colluders%s",
-            len(nodes), length, f"k={config.neighbors}" if config.neighbors else "complete graph",
-            config.threshold, config.max_dropouts, config.max_corrupt,
-            ", malicious mode" if config.malicious else "")
-        setup = RoundSetup(
-            client_id=config.client_ids[0], config=config, clip=self.clipping_range,
-            scale=float(encoder.scale), max_weight=self.max_weight, nodes=tuple(nodes),
-        )
-        keys = None
-        if self.malicious:
-            keys = {cid: self.verify_keys[setup.node_of(cid)] for cid in config.client_ids}
+        setup, codec = self._setup(nodes, length)  # refuses before any message
+        _log_plan(setup)
+        config: ProtocolConfig = setup.config
+        server: SecAggServer | LightSecAggServer
+        if isinstance(config, LightSecAggConfig):
+            server = LightSecAggServer(config)
+        else:
+            keys = None
+            if self.malicious:
+                keys = {cid: self.verify_keys[setup.node_of(cid)] for cid in config.client_ids}
+            server = SecAggServer(config, keys)
         return _Round(
             number=number,
             node_to_id={nid: i + 1 for i, nid in enumerate(nodes)},
             proxies={proxy.node_id: proxy for proxy, _ in sampled},
             fitins={p.node_id: compat.fitins_to_recorddict(ins, True) for p, ins in sampled},
             setup=setup,
-            server=SecAggServer(config, keys),
+            server=server,
+            codec=codec,
         )
+
+    def _setup(self, nodes: list[int], length: int) -> tuple[RoundSetup, Any]:
+        """The round's setup (for client 1) and compression codec (or None)."""
+        common: dict[str, Any] = {"clip": self.clipping_range, "max_weight": self.max_weight,
+                                  "nodes": tuple(nodes)}
+        if self.compression is None:
+            config, encoder = self.plan(len(nodes), length, nodes)
+            setup = RoundSetup(client_id=config.client_ids[0], config=config,
+                               scale=float(encoder.scale), **common)
+            return setup, None
+        config, codec, extra = self.plan_compressed(nodes, length - 1)  # no weight coordinate
+        return RoundSetup(client_id=config.client_ids[0], config=config, scale=1.0,
+                          **common, **extra), codec
 
     def _with_keys(self, nodes: list[int]) -> list[int]:
         """In malicious mode, the sampled nodes the PKI knows (the others cannot sign)."""
@@ -361,11 +451,19 @@ class SecAggWorkflow:
             rnd.fitres[node] = fitres
 
     def _average(self, context: LegacyContext, rnd: _Round, total: np.ndarray) -> Parameters:
-        """Decode the sum into the weighted average; ``ProtocolViolation`` if it has none."""
-        encoder = rnd.setup.encoder()
+        """Decode the sum into the weighted average (with compression: the current model plus
+        the mean update); ``ProtocolViolation`` if it has none. LightSecAgg's exact sum is
+        first reduced mod 2^b, to the SecAgg sum the decoders read."""
+        config = rnd.setup.config
+        if isinstance(config, LightSecAggConfig):
+            total = config.wrap(total)
         params_record = context.state.array_records[MAIN_PARAMS_RECORD]
         current = parameters_to_ndarrays(compat.arrayrecord_to_parameters(params_record, True))
-        decoded = encoder.decode_sum(total, count=len(rnd.server.included))
+        count = len(rnd.server.included)
+        if rnd.codec is not None:
+            mean = compress.decode_mean(rnd.codec, total, count)
+            return ndarrays_to_parameters(compress.add_mean(current, mean))
+        decoded = rnd.setup.encoder().decode_sum(total, count=count)
         return ndarrays_to_parameters(unpack_average(decoded, current))
 
     def _finish(self, context: LegacyContext, rnd: _Round, parameters: Parameters) -> None:
@@ -388,6 +486,45 @@ class SecAggWorkflow:
             context.history.add_metrics_distributed_fit(server_round=rnd.number, metrics=metrics)
 
 
+def _log_plan(setup: RoundSetup) -> None:
+    config = setup.config
+    n, length = config.num_clients, config.vector_length
+    packed = f", compression {setup.compression}" if setup.compression else ""
+    if isinstance(config, LightSecAggConfig):
+        log(INFO, "lightsecagg: %d clients, %d values of %d bits, U=%d, T=%d, up to %d "
+            "dropouts, %d colluders%s", n, length, config.input_bits, config.U, config.T,
+            config.max_dropouts, config.max_corrupt, packed)
+        return
+    log(INFO, "secagg: %d clients, %d values, %s, t=%d, up to %d dropouts, %d colluders%s%s",
+        n, length, f"k={config.neighbors}" if config.neighbors else "complete graph",
+        config.threshold, config.max_dropouts, config.max_corrupt,
+        ", malicious mode" if config.malicious else "", packed)
+
+
+def _protocol(protocol: object, workflow: SecAggWorkflow) -> str:
+    """The protocol's name, refused with the reason where the other options contradict it."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(map(repr, PROTOCOLS))}, "
+                         f"got {protocol!r}")
+    if protocol == "lightsecagg":
+        if workflow.malicious:
+            raise ValueError("protocol='lightsecagg' has no malicious mode (it holds against a "
+                             "semi-honest server only); use protocol='secagg' with "
+                             "malicious=True against a server that may deviate")
+        if workflow.num_shares is not None or workflow.reconstruction_threshold is not None:
+            raise ValueError("protocol='lightsecagg' picks U and T from dropout_rate and "
+                             "corrupt_rate: leave num_shares and reconstruction_threshold out")
+    return str(protocol)
+
+
+def _compression(compression: object, bits: int) -> Compression | None:
+    """The compression method, from an object or its text (``ValueError`` naming the syntax)."""
+    if isinstance(compression, str):
+        compression = parse(compression)
+    check_compression(compression, None, bits, 2)
+    return cast("Compression | None", compression)
+
+
 def _pki(malicious: bool, verify_keys: object) -> dict[int, bytes]:
     """The verify keys by Flower node id (malicious mode), from a mapping or a file."""
     if not malicious:
@@ -402,7 +539,8 @@ def _pki(malicious: bool, verify_keys: object) -> dict[int, bytes]:
             return load_verify_keys(verify_keys)
         except SecAggError as exc:
             raise ValueError(str(exc)) from None
-    out = {int(node): bytes(key) for node, key in dict(verify_keys).items()}
+    given = cast("Mapping[int, bytes]", verify_keys)
+    out = {int(node): bytes(key) for node, key in dict(given).items()}
     if any(len(key) != 32 for key in out.values()):
         raise ValueError("verify_keys must be 32-byte Ed25519 verify keys")
     return out

@@ -128,7 +128,8 @@ def test_full_dry_run_reaches_2000_clients_and_skips_what_cannot_fit(capsys):
 
 def test_paillier_is_left_out_by_default_and_the_help_says_how_to_add_it(capsys):
     assert parse_args([]).protocol == ["secagg", "secagg+"]
-    assert parse_args(["--protocol", "all"]).protocol == ["secagg", "secagg+", "paillier"]
+    assert parse_args(["--protocol", "all"]).protocol == [
+        "secagg", "secagg+", "lightsecagg", "paillier"]
     assert parse_args(["--protocol", "paillier"]).protocol == ["paillier"]
     help_text = " ".join(_parser().format_help().split())
     assert "default: secagg,secagg+" in help_text
