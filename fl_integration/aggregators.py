@@ -61,8 +61,11 @@ class AggregateResult:
 class Aggregator(Protocol):
     """A backend: ``stages`` names the protocol stages a dropout may hit."""
 
-    name: str
-    stages: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stages(self) -> tuple[str, ...]: ...
 
     def aggregate(self, updates: Mapping[int, np.ndarray], weights: Mapping[int, float],
                   ctx: RoundContext) -> AggregateResult: ...
@@ -103,7 +106,7 @@ def _integer_sum(updates, weights, ctx: RoundContext, ids: list[int], start: flo
     n = len(ctx.plan.sampled)
     codec = ctx.make_codec(n, 1)
     mask = (1 << codec.bits) - 1
-    total = 0
+    total = np.zeros(codec.length, dtype=object)
     for c in ids:
         total = total + codec.encode(updates[c], weights[c], ctx.rng).astype(object)
     summed = np.array([int(v) & mask for v in total], dtype=np.uint64)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from protocols.checks import worst_count
 from protocols.paillier import PaillierConfig, PaillierKeyPair, aggregate_paillier
-from protocols.secagg.params import worst_count
 from secagg.encoding import unembed_signed
 from secagg.errors import AbortError
 
@@ -31,7 +31,7 @@ class PaillierAggregator:
     allow_insecure_key_size: bool = False  # tests only: small keys anyone can factor
     name: str = field(default="paillier", init=False)
     stages: tuple[str, ...] = field(default=STAGES, init=False)  # dropouts map as for SecAgg
-    _keypair: object | None = field(default=None, init=False, repr=False)
+    _keypair: PaillierKeyPair | None = field(default=None, init=False, repr=False)
 
     def aggregate(self, updates: Mapping[int, np.ndarray], weights: Mapping[int, float],
                   ctx: RoundContext) -> AggregateResult:

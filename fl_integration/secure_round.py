@@ -71,7 +71,7 @@ def run_secure_round(config: SecAggConfig | LightSecAggConfig, inputs: InputFn, 
             senders = _collect(stage, clients, server, pending, inputs, plan, meter)
             meter.simulated_s = plan.stage_seconds(stage.value, senders)
             pending = dict(_timed(meter, server.close_stage))
-            meter.down = sum(len(m) for m in pending.values())
+            meter.down = sum(len(m) for m in pending.values() if m is not None)
         total = _timed(meters[stages[-1].value], server.result)
     except AbortError as exc:
         exc.stats = _summary(meters)  # type: ignore[attr-defined]  # what the round cost so far

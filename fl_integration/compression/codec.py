@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from secagg.errors import ConfigError
 from . import seeds
 from .quantize import Quantize
 from .signvote import SignVote
+from .sketch import CountSketch
 from .stages import FixedStage, LevelStage, NoisyStage, VoteStage
 
 if TYPE_CHECKING:
@@ -38,7 +39,8 @@ MAX_WORD = 62  # packed words stay exact in int64 arithmetic
 class Transform(Protocol):
     """A public linear map from a d-vector to the ``length`` values a client sends."""
 
-    dimension: int
+    @property
+    def dimension(self) -> int: ...
 
     @property
     def length(self) -> int: ...
@@ -51,6 +53,12 @@ class Transform(Protocol):
     def forward(self, v: np.ndarray) -> np.ndarray: ...
 
     def inverse(self, z: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Sends(Protocol):
+    """A transform that can say what one client's compact vector contributes (error feedback
+    needs it: a sketch cannot)."""
 
     def sent(self, z: np.ndarray) -> np.ndarray: ...
 
@@ -159,13 +167,15 @@ class RoundCompression:
     def residual(self, update: np.ndarray) -> np.ndarray:
         """Client side, error feedback: what of ``update`` (residual included) this round's
         message leaves out, kept within the method's bound for the next round."""
-        transform = self.transform
+        transform, method = self.transform, self.method
+        if not isinstance(transform, Sends) or isinstance(method, Quantize | CountSketch):
+            raise ConfigError(f"compression={method.label()} keeps no residual")
         z = transform.forward(update)
         if self.dp is not None:  # the plan clips the compact vector in L2
             rest = update - transform.sent(clip_l2(z, self.dp.l2_clip)[0])
             return clip_l2(rest, self.dp.l2_clip)[0]
-        rest = update - transform.sent(self.method.compact_sent(z, self.clip))
-        bound = self.method.residual_bound(self.clip)
+        rest = update - transform.sent(method.compact_sent(z, self.clip))
+        bound = method.residual_bound(self.clip)
         return np.clip(rest, -bound, bound)
 
     def codec(self, *, n_clients: int, max_weight: float, bits: int, max_bits: int | None = None,
@@ -179,6 +189,7 @@ class RoundCompression:
             return CompressedCodec(transform, self._noisy(transform, n_clients, n_min, colluders,
                                                           word))
         method = self.method
+        stage: VoteStage | FixedStage | LevelStage
         if isinstance(method, SignVote):
             stage = VoteStage.fit(transform.length, method.step_for(self.clip),
                                   n_clients=n_clients, max_word=word)
@@ -193,7 +204,7 @@ class RoundCompression:
 
     def _noisy(self, transform: Transform, n_clients: int, n_min: int | None, colluders: int | None,
                word: int) -> NoisyStage:
-        if n_min is None:
+        if n_min is None or self.dp is None:
             raise ConfigError("distributed DP needs n_min, the honest noise shares in each sum")
         _check_colluders(colluders, n_clients - n_min)
         width = None if self.method.level_bits is None else self.method.sum_bits(n_clients)

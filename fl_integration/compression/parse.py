@@ -8,6 +8,8 @@ with the fields of :class:`Quantize`, :class:`Subsample`, :class:`CountSketch`,
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 from secagg.errors import ConfigError
 
@@ -16,7 +18,7 @@ from .signvote import SignVote
 from .sketch import CountSketch
 from .subsample import Subsample
 
-METHODS = {"quantize": Quantize, "subsample": Subsample, "sketch": CountSketch,
+METHODS: dict[str, Callable[..., Quantize | Subsample | CountSketch | SignVote]] = {"quantize": Quantize, "subsample": Subsample, "sketch": CountSketch,
            "signvote": SignVote}
 SYNTAX = ("none | quantize:bits=4[,bound=0.2] | subsample:fraction=0.25[,bits=8]"
           "[,error_feedback=true] | sketch:width=128[,depth=1][,bits=8] | "
@@ -30,7 +32,7 @@ def parse(text: str) -> Quantize | Subsample | CountSketch | SignVote | None:
         return None
     if name not in METHODS:
         raise ConfigError(f"unknown compression {name!r}: expected {SYNTAX}")
-    fields = {}
+    fields: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:

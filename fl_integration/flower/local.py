@@ -62,7 +62,7 @@ class LocalGrid(Grid):
         wait_for_silent: bool = True,
         run_config: dict | None = None,
         concurrent: bool = False,
-        node_config: Mapping[int, Mapping[str, object]] | None = None,
+        node_config: Mapping[int, Mapping[str, int | float | str]] | None = None,
     ) -> None:
         self.app, self.silent, self.wait_for_silent = client_app, silent, wait_for_silent
         self.concurrent = concurrent
