@@ -69,6 +69,7 @@ COMPRESSION_SKETCH: Final[bytes] = b"secagg/v2/compression/sketch"
 
 COMPRESSION_DP_ROTATION: Final[bytes] = b"secagg/v2/compression/dp-rotation"
 """HKDF info label: public round seed -> the distributed-DP rotation seed of a compressed round."""
+FLOWER_FIT_INS: Final[bytes] = b"secagg/v2/flower/fit-ins"  # SHA-256: a Flower round's model and fit config, bound into its session id
 
 ALL: Final[tuple[bytes, ...]] = (
     PAIRWISE_SEED,

@@ -11,8 +11,11 @@ both paths; the server decodes the sum into the weighted mean update and adds it
 
 Error feedback (``SignVote``, ``Subsample(error_feedback=True)``): the residual never leaves
 the node. It lives in the node's Context between rounds (``FEEDBACK_KEY``); the round's new
-residual waits in the round state and replaces the old one only when the node answers the
-round's last stage, which the server asks of the survivors alone (their inputs are in the sum).
+residual replaces the old one as soon as the node has answered ``masked_input``, since from then
+on its input may be in the sum whether or not the node hears of the round again. (The node
+cannot tell whether its input reached the sum: if the server leaves it out, a late reply or an
+aborted round, that round's update is lost and the kept residual holds only what the codec left
+out of it.)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from secagg.errors import EncodingError, MalformedMessage, ProtocolViolation
 from .records import RoundSetup, _real_vector, _weight_ratio
 
 FEEDBACK_KEY = "secagg_feedback"  # ConfigRecord in the node's Context, across rounds
-PENDING = "pending_residual"  # in the round state, until the round's last stage
+PENDING = "pending_residual"  # in the round state, until the masked input is answered
 _RESIDUAL = "residual"
 
 
@@ -74,7 +77,7 @@ def encode_update(ctxt: Context, state: ConfigRecord, setup: RoundSetup,
                   received: Sequence[np.ndarray], trained: Sequence[np.ndarray],
                   weight: float) -> np.ndarray:
     """The node's words: its clipped update (plus its residual), compressed; the new residual
-    waits in ``state`` for the round's end. ``EncodingError`` for a non-finite or mis-sized
+    waits in ``state`` until the words are answered (:func:`commit_residual`). ``EncodingError`` for a non-finite or mis-sized
     update or a bad weight, before anything is kept."""
     base, new = _real_vector(received), _real_vector(trained)
     if base.size != setup.compression_dimension or new.size != base.size:
@@ -89,10 +92,11 @@ def encode_update(ctxt: Context, state: ConfigRecord, setup: RoundSetup,
 
 
 def commit_residual(ctxt: Context, state: ConfigRecord) -> None:
-    """The round's last stage answered (this node's input is in the sum): keep its residual."""
+    """The masked input answered (from now on it may be in the sum): keep its residual."""
     pending = state.get(PENDING)
     if isinstance(pending, bytes):
         ctxt.state.config_records[FEEDBACK_KEY] = ConfigRecord({_RESIDUAL: pending})
+        del state[PENDING]
 
 
 def _residual(ctxt: Context, size: int) -> np.ndarray:

@@ -5,7 +5,12 @@ so nothing of the protocol may live in memory between stages. The node keeps in 
 32-byte round seed (drawn from the OS CSPRNG), the round setup and the server messages it has
 seen; each stage rebuilds its ``SecAggClient`` from them, drawing all its randomness from
 AES-CTR keyed by the seed, so the rebuilt client is the same client. Flower's own mod keeps its
-raw private keys in the same Context; ours keeps one seed and drops it when the round ends.
+raw private keys in the same Context; ours keeps one seed, drops it when the node answers the
+round's last stage, and hides it from the rest of the ClientApp at every message (its training
+and every message it passes through). A round that ends early for the node (it was dropped, it
+refused a stage, the round aborted) leaves the seed in the Context until the node's next
+``advertise_keys`` replaces it: the node has no clock to tell an aborted round from a slow one,
+and Flower's runtimes differ on whether a Context survives a stage that raised.
 
 Because a rebuilt client has the same keys, masks and share polynomials, a stage must never be
 answered twice: answering ``masked_input`` twice would hand the server the difference of two
@@ -23,8 +28,12 @@ malicious SecAgg+; LightSecAgg's four (``advertise_keys``, ``share_masks``, ``ma
 a node with a signing key refuses it, and it holds the node's floors (``secagg-min-clients``,
 and ``secagg-corrupt-fraction`` of the round's clients as the collusion budget), since the
 server picks the cohort. With compression in the setup the node uploads its compressed update
-(:mod:`.compress`) instead of the fixed-point encoding of its model. Every setup names the Flower node of each client id (the roster, bound into
-the session id); the node refuses one that gives its client id to another node. Malicious mode
+(:mod:`.compress`) instead of the fixed-point encoding of its model. Every setup names the
+Flower node of each client id (the roster) and commits to the model and fit config of the
+round (``fit_digest``), and the session id commits to all of the setup but the client id
+(:meth:`RoundSetup.sealed`); the node refuses a setup that gives its client id to another
+node, and a ``masked_input`` whose model or config is not the committed one, before it trains
+(``ProtocolViolation``; its round state stays as it was). Malicious mode
 takes the node's Ed25519 signing key and the federation's verify-key file from the node config
 (:mod:`.identity`); a node that has a signing key refuses semi-honest rounds.
 
@@ -39,6 +48,7 @@ where Flower logs it.
 
 from __future__ import annotations
 
+import hmac
 import math
 import secrets
 from collections.abc import Callable
@@ -76,6 +86,7 @@ from .records import (
     ADVERTISE_KEYS,
     AGGREGATE_MASK,
     CONSISTENCY_CHECK,
+    FIT_DIGEST_BYTES,
     MASKED_INPUT,
     PAYLOAD,
     RECORD_KEY,
@@ -87,6 +98,7 @@ from .records import (
     UNMASK,
     ProtocolConfig,
     RoundSetup,
+    fit_digest,
     pack_update,
     stages_for,
 )
@@ -113,7 +125,7 @@ _SERVER_FAULTS: dict[type[SecAggError], str] = {  # checked in order: subclasses
 def secagg_mod(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
     """Answer one stage of our secure aggregation; other message types pass through."""
     if msg.metadata.message_type != MessageType.TRAIN:
-        return call_next(msg, ctxt)
+        return _without_state(msg, ctxt, call_next)
     record = msg.content.config_records.get(RECORD_KEY)
     if record is None:
         raise ProtocolViolation(
@@ -166,12 +178,15 @@ def _step(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
 
 
 def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: ConfigRecord):
-    """Train (the rest of the ClientApp), then upload only the masked encoding."""
+    """Check that the model and fit config are the ones the session committed to, train (the
+    rest of the ClientApp), then upload only the masked encoding. The input is then sent, so
+    an error-feedback residual is kept now (the node cannot see whether it reaches the sum)."""
+    _check_fit(msg, _setup(_state(ctxt)))  # before the claim: a refusal changes nothing
     state, setup = _claim(ctxt, MASKED_INPUT)
     payload = _payload(record)
     client = _rebuild(ctxt, state, MASKED_INPUT)
     received = parameters_to_ndarrays(compat.recorddict_to_fitins(msg.content, True).parameters)
-    reply = _train_without_state(msg, ctxt, call_next)
+    reply = _without_state(msg, ctxt, call_next)
     fitres = compat.recorddict_to_fitres(reply.content, keep_input=True)
     trained = parameters_to_ndarrays(fitres.parameters)
     if setup.compression:
@@ -184,6 +199,7 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
         words = setup.encoder().encode(vector)
     out = client.respond(payload, words)
     _answered(state, MASKED_INPUT, payload)
+    compress.commit_residual(ctxt, state)
     # The plaintext update and weight never leave the node: both travel under the mask.
     # Metrics are the user's own plaintext choice and are passed on as Flower does.
     fitres.parameters = Parameters(tensors=[], tensor_type="")
@@ -192,13 +208,11 @@ def _masked_input(msg: Message, ctxt: Context, call_next: CallNext, record: Conf
 
 
 def _unmask(msg: Message, ctxt: Context, _next: CallNext, record: ConfigRecord):
-    """Last stage (SecAgg's unmask, LightSecAgg's aggregate_mask): answer for the survivor set,
-    which names this node (its input is in the sum: keep its compression residual), then
-    forget the round."""
+    """Last stage (SecAgg's unmask, LightSecAgg's aggregate_mask): answer for the survivor
+    set, then forget the round (its seed with it)."""
     stage = str(record.get(STAGE))  # one of _HANDLERS: secagg_mod checked
     state, _ = _claim(ctxt, stage)
     out = _rebuild(ctxt, state, stage).respond(_payload(record))
-    compress.commit_residual(ctxt, state)
     del ctxt.state.config_records[STATE_KEY]
     return RecordDict(), out
 
@@ -244,13 +258,22 @@ def _answered(state: ConfigRecord, stage: str, seen: bytes) -> None:
     state[_DONE] = stages_for(_setup(state).config).index(stage)
 
 
-def _train_without_state(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
-    """Run the rest of the ClientApp with the round seed out of its sight, then put it back."""
-    state = ctxt.state.config_records.pop(STATE_KEY)
+def _without_state(msg: Message, ctxt: Context, call_next: CallNext) -> Message:
+    """Run the rest of the ClientApp with the round state (the seed) out of its sight, then
+    put it back."""
+    state = ctxt.state.config_records.pop(STATE_KEY, None)
     try:
         return call_next(msg, ctxt)
     finally:
-        ctxt.state.config_records[STATE_KEY] = state
+        if state is not None:
+            ctxt.state.config_records[STATE_KEY] = state
+
+
+def _check_fit(msg: Message, setup: RoundSetup) -> None:
+    """Refuse a model or fit config other than the one the round's session committed to: two
+    nodes of one session train from one model, or no update of theirs is summed."""
+    if not hmac.compare_digest(fit_digest(msg.content), setup.fit_digest):
+        raise ProtocolViolation("the model or fit config is not the one the round committed to")
 
 
 def _rebuild(ctxt: Context, state: ConfigRecord, stage: str
@@ -289,6 +312,8 @@ def _identity(ctxt: Context, setup: RoundSetup
     file (node config, never the server's word)."""
     if not setup.nodes:
         raise MalformedMessage("round setup without a roster")
+    if len(setup.fit_digest) != FIT_DIGEST_BYTES:
+        raise MalformedMessage("round setup without a commitment to the model")
     if setup.node_of(setup.client_id) != ctxt.node_id:
         raise ProtocolViolation("the roster gives this node's client id to another node")
     key_path = ctxt.node_config.get(SIGNING_KEY_KEY)

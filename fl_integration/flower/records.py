@@ -5,11 +5,14 @@ the opaque wire bytes of the protocol's client and server (SecAgg/SecAgg+ or Lig
 setup message adds the round's ``RoundSetup``: the protocol config in its own versioned encoding
 (``SecAggConfig.to_bytes`` or ``LightSecAggConfig.to_bytes``; the magic says which protocol),
 so client and server use the identical config, the encoding parameters, the round's public
-compression parameters if any, and the Flower node that holds each client id. That list (the
-roster), the config and the compression parameters are bound into the session id, which every
-key, signature and mask of the round binds: two nodes shown different rosters, parameters or
-compression are in two different sessions, and in malicious mode their signatures do not count
-for each other.
+compression parameters if any, the Flower node that holds each client id (the roster) and the
+digest of the model and fit config the node will train from (:func:`fit_digest`). Every field
+of the setup but the node's own client id is bound into the session id
+(:meth:`RoundSetup.sealed`), which every key, signature and mask of the round binds: two nodes
+shown different rosters, configs, clipping ranges, scales, weight bounds, compression or models
+are in two different sessions, and in malicious mode their signatures do not count for each
+other. The node checks the model and fit config it gets at ``masked_input`` against the digest
+before it trains.
 
 A node's weight (its ``num_examples``) above the server's ``max_weight`` is clipped to it on
 the node, as FedAvg's path does, never refused: a refusal would tell the server that the count
@@ -30,10 +33,13 @@ import hashlib
 import hmac
 import math
 import secrets
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 from protocols import SecAggConfig
 from protocols.lightsecagg import STAGES as LIGHTSECAGG_STAGES
@@ -41,6 +47,7 @@ from protocols.lightsecagg import LightSecAggConfig
 from protocols.lightsecagg.codec import MAGIC as LIGHTSECAGG_MAGIC
 from protocols.secagg.codec import config_fields
 from protocols.secagg.stages import Stage, flow_of, stages_of
+from secagg import labels
 from secagg.encoding import FixedPointEncoder
 from secagg.errors import EncodingError, MalformedMessage, ProtocolViolation
 
@@ -64,11 +71,14 @@ _WIRE_NAMES = {
     Stage.SHARE_KEYS: SHARE_KEYS, Stage.MASKED_INPUT: MASKED_INPUT,
     Stage.CONSISTENCY_CHECK: CONSISTENCY_CHECK, Stage.UNMASKING: UNMASK,
 }
-# Hash labels binding the roster into the session id, one per protocol. They belong with
-# secagg.labels; they live here because only this adapter has rosters.
-ROSTER_LABEL = b"secagg/v2/flower/roster"
-LIGHTSECAGG_ROSTER_LABEL = b"secagg/v2/flower/roster/lightsecagg"
+# Hash labels binding a round's setup (all of it but the client id) into the session id, one
+# per protocol. They belong with secagg.labels; they live here because only this adapter has
+# round setups. (They were .../flower/roster while only the roster and config were bound.)
+SETUP_LABEL = b"secagg/v2/flower/round-setup"
+LIGHTSECAGG_SETUP_LABEL = b"secagg/v2/flower/round-setup/lightsecagg"
 _NONCE_BYTES = 32
+FIT_DIGEST_BYTES = 32
+_UNBOUND = frozenset({"client_id"})  # the one setup field that differs between the nodes
 _NODE_ID_BYTES = 8  # Flower node ids are unsigned 64-bit
 
 
@@ -85,27 +95,42 @@ def stages_for(config: ProtocolConfig) -> tuple[str, ...]:
     return tuple(_WIRE_NAMES[s] for s in stages_of(flow_of(config)))
 
 
-def roster_session(nodes: Sequence[int], config: ProtocolConfig,
-                   nonce: bytes | None = None, extra: bytes = b"") -> ProtocolConfig:
-    """``config`` with a fresh session id that commits to the roster and to every parameter:
-    32 random bytes and the hash of them with the node of every client id (in client-id
-    order), the config's other fields and ``extra`` (the round's compression parameters,
-    :func:`compression_fields`). Two nodes shown different rosters, thresholds, budgets or
-    compression are in different sessions, and every key, mask and signature binds it."""
-    nonce = secrets.token_bytes(_NONCE_BYTES) if nonce is None else nonce
-    digest = _roster_digest(nonce, nodes, config, extra)
-    return dataclasses.replace(config, session_id=nonce + digest)
+def _setup_digest(nonce: bytes, values: Mapping[str, object]) -> bytes:
+    """The hash a session id commits to: the nonce and every field of a round setup but
+    ``client_id``, each under its name. It walks the dataclass's fields, so a field added later
+    is bound unless it is named in ``_UNBOUND``, and one of a type with no encoding here fails
+    loudly instead of going unbound."""
+    config = values["config"]
+    label = LIGHTSECAGG_SETUP_LABEL if isinstance(config, LightSecAggConfig) else SETUP_LABEL
+    parts = [_prefixed(label), nonce]
+    for f in fields(RoundSetup):
+        if f.name not in _UNBOUND:
+            parts += [_prefixed(f.name.encode()), _prefixed(_field_bytes(f.name, values[f.name]))]
+    return hashlib.sha256(b"".join(parts)).digest()
 
 
-def _roster_digest(nonce: bytes, nodes: Sequence[int], config: ProtocolConfig,
-                   extra: bytes = b"") -> bytes:
-    count = len(nodes).to_bytes(4, "big")
-    if isinstance(config, LightSecAggConfig):
-        label, fields_ = LIGHTSECAGG_ROSTER_LABEL, _lightsecagg_fields(config)
-    else:
-        label, fields_ = ROSTER_LABEL, config_fields(config)
-    return hashlib.sha256(len(label).to_bytes(2, "big") + label + nonce + count
-                          + _encode_nodes(nodes) + fields_ + extra).digest()
+def _field_bytes(name: str, value: object) -> bytes:
+    """One setup field as bound into the session id (the type is fixed per field)."""
+    if name == "config":
+        if isinstance(value, LightSecAggConfig):
+            return _lightsecagg_fields(value)
+        if isinstance(value, SecAggConfig):
+            return config_fields(value)
+    elif name == "nodes" and isinstance(value, tuple):
+        return _encode_nodes(value)
+    elif isinstance(value, float):
+        return struct.pack(">d", value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+    elif isinstance(value, str):
+        return value.encode()
+    elif isinstance(value, bytes):
+        return value
+    raise TypeError(f"RoundSetup.{name}: no session binding for {type(value).__name__}")
+
+
+def _prefixed(data: bytes) -> bytes:
+    return len(data).to_bytes(8, "big") + data
 
 
 def _lightsecagg_fields(config: LightSecAggConfig) -> bytes:
@@ -114,16 +139,6 @@ def _lightsecagg_fields(config: LightSecAggConfig) -> bytes:
     data = config.to_bytes()
     head = len(LIGHTSECAGG_MAGIC) + 2
     return data[head + 2 + int.from_bytes(data[head : head + 2], "big") :]
-
-
-def compression_fields(text: str, seed: bytes, dimension: int, bits: int) -> bytes:
-    """The round's compression parameters as bound into the session id; empty without any
-    (so a round without compression keeps the digest it always had)."""
-    if not text:
-        return b""
-    name = text.encode()
-    return (b"compression" + len(name).to_bytes(2, "big") + name + len(seed).to_bytes(2, "big")
-            + seed + dimension.to_bytes(8, "big") + bits.to_bytes(2, "big"))
 
 
 def _encode_nodes(nodes: Sequence[int]) -> bytes:
@@ -141,9 +156,11 @@ def _decode_nodes(data: bytes) -> tuple[int, ...]:
 class RoundSetup:
     """One round's parameters as the server sends them to one client: its id, the protocol
     config (on the wire as ``SecAggConfig.to_bytes()`` or ``LightSecAggConfig.to_bytes()``),
-    the encoding parameters and the roster: ``nodes[i]`` is the Flower node id of client id
-    ``config.client_ids[i]``, and the session id commits to it (:func:`roster_session`).
-    ``nodes`` may be empty only where no Flower node takes part (tests of the value type);
+    the encoding parameters, the roster (``nodes[i]`` is the Flower node id of client id
+    ``config.client_ids[i]``) and ``fit_digest``, the :func:`fit_digest` of the model and fit
+    config every node of the round gets at ``masked_input``. With a roster, the session id must
+    commit to every field but ``client_id`` (:meth:`sealed` builds such a setup). ``nodes`` and
+    ``fit_digest`` may be empty only where no Flower node takes part (tests of the value type);
     ``secagg_mod`` refuses such a setup.
 
     With compression, ``compression`` is the method as :func:`fl_integration.compression.parse`
@@ -157,6 +174,7 @@ class RoundSetup:
     scale: float  # fixed-point scale of the encoder
     max_weight: float  # a client's weight (num_examples) is clipped to this and divided by it
     nodes: tuple[int, ...] = field(default=())
+    fit_digest: bytes = b""  # fit_digest() of the masked_input message's model and config
     compression: str = ""
     compression_seed: bytes = field(default=b"", repr=False)
     compression_dimension: int = 0
@@ -165,16 +183,34 @@ class RoundSetup:
     def __post_init__(self) -> None:
         if self.client_id not in self.config.client_ids:
             raise ValueError("client_id must be one of config.client_ids")
-        if self.nodes:
-            self._check_roster()
         for name in ("clip", "scale", "max_weight"):
             value = getattr(self, name)
             if not (isinstance(value, float) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a finite float > 0")
+        if self.fit_digest and len(self.fit_digest) != FIT_DIGEST_BYTES:
+            raise ValueError(f"fit_digest must be {FIT_DIGEST_BYTES} bytes (or empty)")
         if self.compression:
             self._check_compression()
         else:
             self.encoder()  # refuses a scale at which the sum could overflow
+        if self.nodes:
+            self._check_roster()
+            self._check_session()
+
+    @classmethod
+    def sealed(cls, *, nonce: bytes | None = None, **values: Any) -> RoundSetup:
+        """The setup of ``values`` (the fields), its config's session id replaced by a fresh one
+        that commits to every field but ``client_id``: 32 random bytes (``nonce``, in tests)
+        and their hash with all those fields (:func:`_setup_digest`). The server seals once
+        per round; each node's copy differs in ``client_id`` alone."""
+        nonce = secrets.token_bytes(_NONCE_BYTES) if nonce is None else nonce
+        if len(nonce) != _NONCE_BYTES:
+            raise ValueError(f"nonce must be {_NONCE_BYTES} bytes")
+        nodes = tuple(values.pop("nodes", ()))
+        draft = cls(**values)  # every other field checked, the defaults filled in
+        digest = _setup_digest(nonce, {**_values(draft), "nodes": nodes})
+        config = dataclasses.replace(draft.config, session_id=nonce + digest)
+        return dataclasses.replace(draft, config=config, nodes=nodes)
 
     def _check_compression(self) -> None:
         if len(self.compression_seed) != _SEED_BYTES:
@@ -190,16 +226,13 @@ class RoundSetup:
             raise ValueError("nodes must name one distinct Flower node per client id")
         if not all(type(n) is int and 0 <= n < 2 ** (8 * _NODE_ID_BYTES) for n in nodes):
             raise ValueError("nodes must be unsigned 64-bit Flower node ids")
+
+    def _check_session(self) -> None:
         session = self.config.session_id
         nonce, digest = session[:_NONCE_BYTES], session[_NONCE_BYTES:]
-        want = _roster_digest(nonce, nodes, self.config, self.compression_fields())
-        if not hmac.compare_digest(digest, want):
-            raise ValueError("the session id does not commit to this roster and config")
-
-    def compression_fields(self) -> bytes:
-        """The compression parameters as the session id binds them (empty without)."""
-        return compression_fields(self.compression, self.compression_seed,
-                                  self.compression_dimension, self.compression_bits)
+        if not hmac.compare_digest(digest, _setup_digest(nonce, _values(self))):
+            raise ValueError("the session id does not commit to this roster and config (every "
+                             "field of the round setup but client_id)")
 
     @property
     def lightsecagg(self) -> bool:
@@ -221,7 +254,7 @@ class RoundSetup:
         out: dict[str, int | float | bytes | str] = {
             "client_id": self.client_id, "config": self.config.to_bytes(), "clip": self.clip,
             "scale": self.scale, "max_weight": self.max_weight,
-            "nodes": _encode_nodes(self.nodes),
+            "nodes": _encode_nodes(self.nodes), "fit_digest": self.fit_digest,
         }
         if self.compression:
             out.update(compression=self.compression, compression_seed=self.compression_seed,
@@ -263,12 +296,63 @@ class RoundSetup:
 
 _TYPES: dict[str, type] = {
     "client_id": int, "config": bytes, "clip": float, "scale": float, "max_weight": float,
-    "nodes": bytes, "compression": str, "compression_seed": bytes,
+    "nodes": bytes, "fit_digest": bytes, "compression": str, "compression_seed": bytes,
     "compression_dimension": int, "compression_bits": int,
 }
 _OPTIONAL = frozenset({"compression", "compression_seed", "compression_dimension",
                        "compression_bits"})
 _SEED_BYTES = 32
+
+
+def _values(setup: RoundSetup) -> dict[str, object]:
+    return {f.name: getattr(setup, f.name) for f in fields(setup)}
+
+
+def fit_digest(content: RecordDict) -> bytes:
+    """SHA-256 (domain-separated) of everything a ``masked_input`` message carries for the
+    ClientApp: every record but ours, so the model and fit config of its ``FitIns`` and
+    anything else the server put beside them, in a canonical encoding of the exact arrays and
+    values. The server commits to it in the round setup; the node checks it before training."""
+    parts = [_prefixed(labels.FLOWER_FIT_INS)]
+    for name in sorted(k for k in content.keys() if k != RECORD_KEY):
+        parts += [_prefixed(name.encode()), _record_bytes(content[name])]
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def _record_bytes(record: object) -> bytes:
+    """One record, tagged by its kind. An ArrayRecord keeps its order (the model's), a
+    Config- or MetricRecord is sorted by key."""
+    if isinstance(record, ArrayRecord):
+        items = [_prefixed(key.encode()) + _array_bytes(array) for key, array in record.items()]
+        return b"A" + _prefixed(b"".join(items))
+    if isinstance(record, ConfigRecord | MetricRecord):
+        tag = b"C" if isinstance(record, ConfigRecord) else b"M"
+        items = [_prefixed(key.encode()) + _scalar_bytes(record[key]) for key in sorted(record)]
+        return tag + _prefixed(b"".join(items))
+    raise MalformedMessage("a record of a kind this node cannot commit to")
+
+
+def _array_bytes(array: Any) -> bytes:
+    shape = b"".join(int(d).to_bytes(8, "big") for d in array.shape)
+    return (_prefixed(str(array.dtype).encode()) + _prefixed(shape)
+            + _prefixed(str(array.stype).encode()) + _prefixed(bytes(array.data)))
+
+
+def _scalar_bytes(value: object) -> bytes:
+    """A config or metric value with its type: bool, int, float, str, bytes or a list."""
+    if isinstance(value, list):
+        return b"l" + _prefixed(b"".join(_scalar_bytes(v) for v in value))
+    if isinstance(value, bool):
+        return b"b" + bytes([value])
+    if isinstance(value, int):
+        return b"i" + _prefixed(value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+    if isinstance(value, float):
+        return b"f" + struct.pack(">d", value)
+    if isinstance(value, str):
+        return b"s" + _prefixed(value.encode())
+    if isinstance(value, bytes):
+        return b"y" + _prefixed(bytes(value))
+    raise MalformedMessage("a record value of a type this node cannot commit to")
 
 
 def _decode_config(data: bytes) -> ProtocolConfig:

@@ -52,9 +52,8 @@ from .records import (
     STAGE,
     ProtocolConfig,
     RoundSetup,
-    compression_fields,
     encoder_clip,
-    roster_session,
+    fit_digest,
     stages_for,
     unpack_average,
     vector_length,
@@ -173,14 +172,14 @@ class SecAggWorkflow:
 
     # -- planning: everything that can be refused is refused here, before any message ------
 
-    def plan(self, num_clients: int, length: int, nodes: Sequence[int] = ()
-             ) -> tuple[ProtocolConfig, FixedPointEncoder]:
-        """The round's protocol config and encoder for ``num_clients`` x ``length`` values,
-        its session id bound to ``nodes`` (the Flower node of each client id); raises
-        ``ValueError``/``EncodingError`` naming the parameter to change."""
+    def plan(self, num_clients: int, length: int) -> tuple[ProtocolConfig, FixedPointEncoder]:
+        """The round's protocol config and encoder for ``num_clients`` x ``length`` values;
+        raises ``ValueError``/``EncodingError`` naming the parameter to change. The config's
+        session id is a placeholder: the round's ``RoundSetup.sealed`` replaces it with one
+        that commits to the whole setup."""
         ids = list(range(1, num_clients + 1))
         bits = self._widest(num_clients)
-        config = roster_session(nodes, self._config(ids, length, secrets.token_bytes(32), bits))
+        config = self._config(ids, length, secrets.token_bytes(32), bits)
         clip = encoder_clip(self.clipping_range)
         if self.quantization_range is None:
             encoder = FixedPointEncoder.fit(config.modulus_bits, clip, max_summands=num_clients)
@@ -193,9 +192,10 @@ class SecAggWorkflow:
 
     def plan_compressed(self, nodes: Sequence[int], dimension: int, seed: bytes | None = None
                         ) -> tuple[ProtocolConfig, Any, dict[str, Any]]:
-        """With compression: the round's protocol config (session bound to ``nodes`` and the
-        compression), codec, and the compression fields of its ``RoundSetup``, for a model of
-        ``dimension`` values and a fresh public seed (``seed`` in tests)."""
+        """With compression: the round's protocol config (its session id a placeholder, as
+        :meth:`plan`'s), codec, and the compression fields of its ``RoundSetup``, for
+        ``len(nodes)`` nodes, a model of ``dimension`` values and a fresh public seed (``seed``
+        in tests)."""
         assert self.compression is not None
         n, seed = len(nodes), round_seed() if seed is None else seed
         bits = self._widest(n)
@@ -213,8 +213,7 @@ class SecAggWorkflow:
         width = codec.bits if self.protocol == "lightsecagg" else max(8, codec.bits)
         config = self._config(list(range(1, n + 1)), codec.length, secrets.token_bytes(32),
                               width)
-        fields_ = compression_fields(text, seed, dimension, bits)
-        return roster_session(nodes, config, extra=fields_), codec, extra
+        return config, codec, extra
 
     def _widest(self, num_clients: int) -> int:
         """The widest input the round's sum carries: ``modulus_range``'s bits, and for
@@ -338,7 +337,9 @@ class SecAggWorkflow:
             return None
         nodes = self._with_keys(sorted(proxy.node_id for proxy, _ in sampled))
         length = vector_length(parameters_to_ndarrays(params))
-        setup, codec = self._setup(nodes, length)  # refuses before any message
+        fitins = {p.node_id: compat.fitins_to_recorddict(ins, True) for p, ins in sampled}
+        digest = _one_fit_digest(sampled, fitins, nodes)
+        setup, codec = self._setup(nodes, length, digest)  # refuses before any message
         _log_plan(setup)
         config: ProtocolConfig = setup.config
         server: SecAggServer | LightSecAggServer
@@ -353,24 +354,26 @@ class SecAggWorkflow:
             number=number,
             node_to_id={nid: i + 1 for i, nid in enumerate(nodes)},
             proxies={proxy.node_id: proxy for proxy, _ in sampled},
-            fitins={p.node_id: compat.fitins_to_recorddict(ins, True) for p, ins in sampled},
+            fitins=fitins,
             setup=setup,
             server=server,
             codec=codec,
         )
 
-    def _setup(self, nodes: list[int], length: int) -> tuple[RoundSetup, Any]:
-        """The round's setup (for client 1) and compression codec (or None)."""
+    def _setup(self, nodes: list[int], length: int, fit: bytes) -> tuple[RoundSetup, Any]:
+        """The round's setup (for client 1), its session sealed over every field but the
+        client id, and its compression codec (or None). ``fit``: the model's
+        :func:`fit_digest`."""
         common: dict[str, Any] = {"clip": self.clipping_range, "max_weight": self.max_weight,
-                                  "nodes": tuple(nodes)}
+                                  "nodes": tuple(nodes), "fit_digest": fit}
         if self.compression is None:
-            config, encoder = self.plan(len(nodes), length, nodes)
-            setup = RoundSetup(client_id=config.client_ids[0], config=config,
-                               scale=float(encoder.scale), **common)
+            config, encoder = self.plan(len(nodes), length)
+            setup = RoundSetup.sealed(client_id=config.client_ids[0], config=config,
+                                      scale=float(encoder.scale), **common)
             return setup, None
         config, codec, extra = self.plan_compressed(nodes, length - 1)  # no weight coordinate
-        return RoundSetup(client_id=config.client_ids[0], config=config, scale=1.0,
-                          **common, **extra), codec
+        return RoundSetup.sealed(client_id=config.client_ids[0], config=config, scale=1.0,
+                                 **common, **extra), codec
 
     def _with_keys(self, nodes: list[int]) -> list[int]:
         """In malicious mode, the sampled nodes the PKI knows (the others cannot sign)."""
@@ -484,6 +487,22 @@ class SecAggWorkflow:
                 aggregated, True
             )
             context.history.add_metrics_distributed_fit(server_round=rnd.number, metrics=metrics)
+
+
+def _one_fit_digest(sampled: Sequence[tuple[ClientProxy, Any]],
+                    fitins: Mapping[int, RecordDict], nodes: Sequence[int]) -> bytes:
+    """The one :func:`fit_digest` of what the round's nodes will train from. Secure
+    aggregation sums updates of one model under one config, and every node checks the model it
+    gets against the digest in its setup, so a strategy that gives nodes different ``FitIns``
+    is refused before any message. (Hashed once per distinct ``FitIns`` object: strategies
+    hand every node the same one.)"""
+    ins_of = {proxy.node_id: ins for proxy, ins in sampled}
+    one_each = {id(ins_of[node]): node for node in nodes}  # a node of each distinct FitIns
+    digests = {fit_digest(fitins[node]) for node in one_each.values()}
+    if len(digests) > 1:
+        raise ValueError("secure aggregation needs every node of a round to get the same model "
+                         "and fit config; the strategy's configure_fit gave them different FitIns")
+    return digests.pop() if digests else b""  # no node: the config refuses the round
 
 
 def _log_plan(setup: RoundSetup) -> None:

@@ -141,8 +141,9 @@ def test_compression_as_text_and_its_setup_are_bound_to_the_session():
     nodes = [LocalGrid.node_id(p) for p in range(N)]
     config, codec, extra = workflow.plan_compressed(nodes, DIM, SEED)
     assert config.vector_length == codec.length < DIM + 1
-    setup = RoundSetup(client_id=1, config=config, clip=CLIP, scale=1.0, max_weight=1000.0,
-                       nodes=tuple(nodes), **extra)
+    setup = RoundSetup.sealed(client_id=1, config=config, clip=CLIP, scale=1.0,
+                              max_weight=1000.0, nodes=tuple(nodes), fit_digest=bytes(32),
+                              **extra)
     assert RoundSetup.from_record(setup.to_record()) == setup
     for key, value in (("compression_seed", bytes(32)), ("compression", "quantize:bits=3"),
                        ("compression_dimension", DIM + 1)):

@@ -7,6 +7,10 @@ masked inputs under the same masks, and with them the node's update and weight; 
 requests with different survivor sets would get both kinds of share of a neighbour. Here the
 server does exactly that, on Flower's simulation engine (Ray) and on ``LocalGrid`` in
 concurrent mode (every copy gets the Context as it was before any ran, deterministically).
+
+Since the round setup commits to the model and fit config, copies with other models are
+refused before the guard is reached (test_flower_binding.py), so the masked_input copies here
+carry the committed model: it is the guard that must refuse all but one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
@@ -23,7 +26,6 @@ pytest.importorskip("flwr")
 import flwr.compat.common.recorddict_compat as compat  # noqa: E402
 from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict  # noqa: E402
 from flwr.client import ClientApp  # noqa: E402
-from flwr.common import FitIns, ndarrays_to_parameters, parameters_to_ndarrays  # noqa: E402
 from flwr.common.constant import SUPERLINK_NODE_ID  # noqa: E402
 from flwr.server import LegacyContext, ServerApp, ServerConfig  # noqa: E402
 from flwr.server.workflow import DefaultWorkflow  # noqa: E402
@@ -37,7 +39,7 @@ from protocols.secagg.messages import Survivors  # noqa: E402
 
 from .test_flower import Recording, Trainer, assert_close, fedavg  # noqa: E402
 
-SHIFTS = (0.0, 1e6, -1e6)
+COPIES = 3
 
 
 @pytest.fixture(autouse=True)
@@ -64,15 +66,15 @@ def client_app() -> ClientApp:
 class Repeating(SecAggWorkflow):
     """A curious server: pushes several messages of ``stage`` to a node in one go.
 
-    masked_input: node 1 gets three, with global models 0, +1e6, -1e6 (each training for
-    ``sleep`` seconds, so the copies overlap); the first answer goes on into the round.
+    masked_input: node 1 gets three copies of its message (the committed model and config;
+    with a ``sleep`` in the config, the copies overlap); the first answer goes on.
     unmask: every node but the last gets the true survivor set and one that calls the last
     node dropped (asking for the other kind of its share); the round is then abandoned.
     ``answers[node]`` counts the replies that were not errors."""
 
-    def __init__(self, stage: str, sleep: float = 0.0, **kw) -> None:
+    def __init__(self, stage: str, **kw) -> None:
         super().__init__(**kw)
-        self.stage, self.sleep = stage, sleep
+        self.stage = stage
         self.answers: dict[int, int] = {}
         self.refusals: list[str] = []
 
@@ -98,14 +100,9 @@ class Repeating(SecAggWorkflow):
         if cid != 1:
             return [self._message(rnd, "masked_input", rnd.id_to_node[cid], data)]
         fitins = compat.recorddict_to_fitins(rnd.fitins[rnd.id_to_node[cid]], keep_input=True)
-        model = parameters_to_ndarrays(fitins.parameters)
-        out = []
-        for shift in SHIFTS:
-            shifted = ndarrays_to_parameters([m + np.float32(shift) for m in model])
-            ins = FitIns(shifted, {**fitins.config, "sleep": self.sleep})
-            out.append(self._raw(rnd, "masked_input", cid, data,
-                                 compat.fitins_to_recorddict(ins, keep_input=True)))
-        return out
+        return [self._raw(rnd, "masked_input", cid, data,
+                          compat.fitins_to_recorddict(fitins, keep_input=True))
+                for _ in range(COPIES)]
 
     def _unmask_copies(self, rnd, cid: int, data: bytes) -> list[Message]:
         config = rnd.server.config
@@ -156,8 +153,9 @@ def test_flower_simulation_concurrent_masked_inputs_get_one_answer():
     at the same time (each trains 1.5 s), so each loads a Context that has not answered."""
     from flwr.simulation import run_simulation
 
-    workflow = Repeating("masked_input", sleep=1.5, max_weight=100.0)
+    workflow = Repeating("masked_input", max_weight=100.0)
     strategy = Recording(4)
+    strategy.on_fit_config_fn = lambda r: {"round": r, "sleep": 1.5}  # committed, for all
     errors: list[BaseException] = []
     server_app = ServerApp()
 

@@ -106,9 +106,9 @@ def test_malicious_mode_and_hand_picked_shares_are_refused():
 
 def test_the_setup_binds_the_session_to_config_and_roster():
     nodes = [LocalGrid.node_id(p) for p in range(5)]
-    config, encoder = lsa().plan(5, LENGTH, nodes)
-    setup = RoundSetup(client_id=2, config=config, clip=8.0, scale=float(encoder.scale),
-                       max_weight=100.0, nodes=tuple(nodes))
+    config, encoder = lsa().plan(5, LENGTH)
+    setup = RoundSetup.sealed(client_id=2, config=config, clip=8.0, scale=float(encoder.scale),
+                              max_weight=100.0, nodes=tuple(nodes), fit_digest=bytes(32))
     assert RoundSetup.from_record(setup.to_record()) == setup
     swapped = {**setup.to_record(), "nodes": setup.to_record()["nodes"][8:16]
                + setup.to_record()["nodes"][:8] + setup.to_record()["nodes"][16:]}

@@ -39,7 +39,6 @@ from fl_integration.flower.records import (  # noqa: E402
     STAGE,
     UNMASK,
     RoundSetup,
-    roster_session,
 )
 from protocols import SecAggConfig  # noqa: E402
 from protocols.secagg import codec  # noqa: E402
@@ -211,10 +210,10 @@ def _node_context(pid: int, node_config: dict) -> Context:
 
 
 def _setup(nodes, *, malicious=True, client_id=1) -> RoundSetup:
-    cfg = roster_session(nodes, SecAggConfig(client_ids=(1, 2, 3, 4), vector_length=4,
-                                             threshold=3, malicious=malicious))
-    return RoundSetup(client_id=client_id, config=cfg, clip=8.0, scale=1e3, max_weight=10.0,
-                      nodes=tuple(nodes))
+    cfg = SecAggConfig(client_ids=(1, 2, 3, 4), vector_length=4, threshold=3,
+                       malicious=malicious)
+    return RoundSetup.sealed(client_id=client_id, config=cfg, clip=8.0, scale=1e3,
+                             max_weight=10.0, nodes=tuple(nodes), fit_digest=bytes(32))
 
 
 def _answer(setup: RoundSetup, pid: int, node_config: dict):
@@ -300,7 +299,7 @@ def test_the_whole_config_is_bound_to_the_session():
     lowered = dataclasses.replace(good.config, threshold=4, max_dropouts=0, max_corrupt=0)
     with pytest.raises(ValueError, match="roster and config"):
         RoundSetup(client_id=1, config=lowered, clip=8.0, scale=1e3, max_weight=10.0,
-                   nodes=tuple(nodes))
+                   nodes=tuple(nodes), fit_digest=good.fit_digest)
 
 
 def test_a_malicious_round_below_the_nodes_floors_is_refused(pki):
@@ -309,11 +308,11 @@ def test_a_malicious_round_below_the_nodes_floors_is_refused(pki):
     floors: a least round size and a collusion budget of a fraction of its federation."""
     config, _ = pki(5)
     nodes = [LocalGrid.node_id(p) for p in range(4)]
-    planned_for_none = roster_session(nodes, SecAggConfig(
+    planned_for_none = SecAggConfig(
         client_ids=(1, 2, 3, 4), vector_length=4, threshold=4, max_dropouts=0, max_corrupt=0,
-        malicious=True))
-    setup = RoundSetup(client_id=1, config=planned_for_none, clip=8.0, scale=1e3,
-                       max_weight=10.0, nodes=tuple(nodes))
+        malicious=True)
+    setup = RoundSetup.sealed(client_id=1, config=planned_for_none, clip=8.0, scale=1e3,
+                              max_weight=10.0, nodes=tuple(nodes), fit_digest=bytes(32))
     with pytest.raises(ProtocolViolation) as err:  # the reason stays on the node
         _answer(setup, 0, config[0])
     assert "fewer colluders" in str(err.value.__cause__)
