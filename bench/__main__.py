@@ -20,6 +20,7 @@ COMMANDS = {
     "parameters": ("bench.parameters", True, "the parameter finder's (k, t) and budgets per n"),
     "lightsecagg": ("bench.lightsecagg", True, "LightSecAgg beside SecAgg and SecAgg+ by dropout"),
     "compression": ("bench.compression", True, "compression under the mask: bytes and accuracy"),
+    "groups": ("bench.groups", True, "grouped secure aggregation: groups/s by worker count"),
     "readme": ("bench.readme", True, "rewrite the README's tables from docs/perf (--check)"),
 }
 

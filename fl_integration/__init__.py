@@ -23,6 +23,7 @@ from .compression import CountSketch, Quantize, SignVote, Subsample
 from .deadlines import AdaptiveDeadline
 from .fedavg import FedAvgConfig, FedAvgResult, run_fedavg
 from .fedbuff import FedBuffConfig, run_fedbuff
+from .grouped_aggregator import GroupedAggregator
 from .history import History, RoundRecord
 from .params import ParamSpec, flatten, unflatten
 from .privacy import DistributedDP, LocalDP
@@ -45,6 +46,7 @@ __all__ = [
     "FedAvgResult",
     "FedBuffConfig",
     "FedYogi",
+    "GroupedAggregator",
     "History",
     "LocalDP",
     "ParamSpec",

@@ -15,7 +15,7 @@ def _run(*argv):
 def test_usage_lists_every_command():
     text = usage()
     names = {"scaling", "targets", "flower", "paillier", "parameters", "lightsecagg",
-             "compression"}
+             "compression", "readme", "groups"}
     for name in names:
         assert f"  {name} " in text
     assert set(COMMANDS) == names
