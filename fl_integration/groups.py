@@ -15,12 +15,13 @@ import hashlib
 import math
 from collections.abc import Sequence
 
+from secagg import labels
 from secagg.errors import ConfigError
 
 from .simulation import RoundPlan
 
 #: Domain separation of the public shuffle (not a secret: anyone can recompute the groups).
-GROUP_LABEL = b"secagg/v1/group-assignment"
+GROUP_LABEL = labels.GROUP_ASSIGNMENT
 
 
 def round_seed(public_seed: bytes, round_no: int) -> bytes:

@@ -69,7 +69,14 @@ COMPRESSION_SKETCH: Final[bytes] = b"secagg/v2/compression/sketch"
 
 COMPRESSION_DP_ROTATION: Final[bytes] = b"secagg/v2/compression/dp-rotation"
 """HKDF info label: public round seed -> the distributed-DP rotation seed of a compressed round."""
-FLOWER_FIT_INS: Final[bytes] = b"secagg/v2/flower/fit-ins"  # SHA-256: a Flower round's model and fit config, bound into its session id
+
+# --- hash labels (SHA-256 prefixes, not key derivations; so not in ALL) ---
+
+FLOWER_FIT_INS: Final[bytes] = b"secagg/v2/flower/fit-ins"
+"""SHA-256 prefix: a Flower round's model and fit config, bound into its session id."""
+
+GROUP_ASSIGNMENT: Final[bytes] = b"secagg/v2/fl/group-assignment"
+"""SHA-256 prefix: public round seed and client id -> the client's place in grouped aggregation."""
 
 ALL: Final[tuple[bytes, ...]] = (
     PAIRWISE_SEED,
