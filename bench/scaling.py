@@ -14,7 +14,9 @@ one client's Shamir split and one secret's reconstruction at the round's k and t
 (:mod:`bench.primitives`). Default grid: n = 50, 100, 200, 10^4 values, dropout 0 / 0.1 / 0.3
 (Paillier: 0.1 only). ``--full``: n = 50 .. 2,000 and 10^4..10^6 values (Paillier stays at
 10^4 values unless ``--dim`` says otherwise), hours on 2 cores; pick a subset with
-``--protocol``/``--clients``/``--dim``. A point whose estimated peak memory exceeds
+``--protocol``/``--clients``/``--dim``. ``--full`` first runs the large SecAgg+ rounds of
+:mod:`bench.scaling_full` (n = 1,000 .. 100,000, 10^4 values, 10 % dropout; 18-25 minutes here),
+each with its memory estimate, into ``<--out>/large``. A point whose estimated peak memory exceeds
 ``--max-mem-gib`` (default 16) is skipped with the reason printed and written to the summary;
 ``--dry-run`` lists the points with their estimates and runs nothing.
 
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import primitives
+from bench import primitives, scaling_full
 from bench.machine import machine_info, machine_line
 from bench.scaling_paillier import estimate_bytes as paillier_bytes
 from bench.scaling_paillier import run_paillier
@@ -114,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=1,
                    help="runs of every point, averaged in the plots (default 1)")
     p.add_argument("--full", action="store_true",
-                   help="clients 50..2000, dims 1e4..1e6 (Paillier 1e4); hours on 2 cores")
+                   help="first the large SecAgg+ rounds (n = 1e3..1e5, 1e4 values, into "
+                   "OUT/large), then clients 50..2000, dims 1e4..1e6 (Paillier 1e4); hours")
     p.add_argument("--dry-run", action="store_true",
                    help="print the points (with estimated memory) and the skipped ones; run none")
     p.add_argument("--paillier-key-bits", type=int, default=3072,
@@ -371,6 +374,9 @@ def main(argv=None):
     start = time.perf_counter()
     info = machine_info()
     print("machine:", machine_line(info))
+    if a.full:  # the large rounds first: the points the --full run exists for
+        scaling_full.run_large(a.out / "large", max_mem_gib=a.max_mem_gib, dry_run=a.dry_run,
+                               command="python -m bench scaling " + " ".join(argv))
     todo, skipped = plan(a)
     _print_plan(a, todo, skipped)
     if a.dry_run:

@@ -13,10 +13,14 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
 from . import kdf, kernels, keys, labels, prg
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: A deferred batch of masks: called (in a worker thread) it returns ``(seeds, signs)``.
 MaskJob = Callable[[], tuple[Sequence[bytes], Sequence[int]]]
@@ -111,19 +115,52 @@ def accumulate_mask_jobs(
     if helpers < 1:
         partials = [run()]
     else:
-        with ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="secagg-mask") as pool:
-            futures = [pool.submit(run) for _ in range(helpers)]
-            try:
-                partials = [run()]
-            finally:  # a raising job stops the others: no job is left to run
-                with lock:
-                    queue = iter(())
-            partials += [f.result() for f in futures]
+        pool = _shared_pool()
+        futures = [pool.submit(run) for _ in range(helpers)]
+        try:
+            partials = [run()]
+        finally:  # a raising job stops the others: no job is left to run
+            with lock:
+                queue = iter(())
+        partials += [f.result() for f in futures]
     for local in partials:
         kernels.accumulate_words(acc, local, 1)
     if bits < 8 * dtype.itemsize:
         kernels.mask_inplace(acc, dtype.type(prg.value_mask(bits)))
     return acc
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    """The helper threads, started once per process and reused by every call: a round makes
+    a call per client, and starting threads per call cost more than the masks at m = 10^4.
+    Pool threads only run jobs (never wait on the pool), and every caller drains its own job
+    queue itself, so calls from many threads at once cannot deadlock."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=MAX_WORKERS - 1,
+                                       thread_name_prefix="secagg-mask")
+        return _POOL
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]`` spread over the mask threads (for work that releases the GIL,
+    such as libsodium's X25519); the calling thread takes the first part. Exceptions propagate."""
+    workers = default_workers() if workers is None else workers
+    if workers < 2 or len(items) < 2 * workers:
+        return [fn(x) for x in items]
+    step = -(-len(items) // workers)
+    parts = [items[i : i + step] for i in range(0, len(items), step)]
+    pool = _shared_pool()
+    futures = [pool.submit(lambda p: [fn(x) for x in p], p) for p in parts[1:]]
+    out = [fn(x) for x in parts[0]]
+    for f in futures:
+        out += f.result()
+    return out
 
 
 def fixed_job(seeds: Sequence[bytes], signs: Sequence[int]) -> MaskJob:

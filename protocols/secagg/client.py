@@ -17,6 +17,7 @@ import nacl.signing
 import numpy as np
 
 from protocols.peers import PeerBoxes as _PeerBoxes
+from protocols.wire import IdSet, known_ids
 from secagg import encryption, keys, labels, shamir
 from secagg.csprng import RandomSource, resolve
 from secagg.errors import (
@@ -26,7 +27,7 @@ from secagg.errors import (
     OutOfOrder,
     ProtocolViolation,
 )
-from secagg.masking import accumulate_mask_jobs, fixed_job, pairwise_job
+from secagg.masking import accumulate_mask_jobs, fixed_job, pairwise_job, parallel_map
 from secagg.prg import dtype_for_bits
 
 from . import codec
@@ -77,9 +78,10 @@ __all__ = [
 
 @dataclass(slots=True, repr=False)
 class _Secrets:
-    """What a client holds after stage 0/1; never printed, never pickled (the keys refuse)."""
+    """What a client holds after stage 0/1; never printed, never pickled (the keys refuse).
+    ``box`` (one X25519 agreement per neighbour) is dropped once the bundles are opened."""
 
-    box: _PeerBoxes
+    box: _PeerBoxes | None
     mask: keys.MaskKeyPair
     graph_nonce: bytes = b""
     self_seed: bytes = b""
@@ -99,7 +101,7 @@ class SecAggClient:
         *,
         rng: RandomSource | None = None,
     ) -> None:
-        if type(client_id) is not int or client_id not in config.client_ids:
+        if type(client_id) is not int or client_id not in known_ids(config):
             raise ValueError(f"client_id {client_id!r} is not in config.client_ids")
         self.config = config
         self.client_id = client_id
@@ -184,10 +186,9 @@ class SecAggClient:
         """Make fresh c and s key pairs and advertise their public halves (signed if malicious;
         with a commitment to a graph-seed nonce in malicious SecAgg+)."""
         require(self._stage, Stage.ADVERTISE_KEYS, "advertise_keys")
-        secrets = _Secrets(
-            _PeerBoxes(keys.BoxKeyPair.generate(self._rng)), keys.MaskKeyPair.generate(self._rng)
-        )
-        c_pk, s_pk = secrets.box.public_bytes, secrets.mask.public_bytes
+        box = _PeerBoxes(keys.BoxKeyPair.generate(self._rng))
+        secrets = _Secrets(box, keys.MaskKeyPair.generate(self._rng))
+        c_pk, s_pk = box.public_bytes, secrets.mask.public_bytes
         commitment = b""
         if self.config.graph_from_clients:
             secrets.graph_nonce = self._rng.token_bytes(GRAPH_NONCE_BYTES)
@@ -246,7 +247,9 @@ class SecAggClient:
         t = self.config.t
         key_shares = shamir.split_secrets([secrets.mask.private_bytes()], t, xs, self._rng)
         mask_shares = shamir.split_secrets([self_seed], t, xs, self._rng)
-        secrets.box.prefetch([peers[v].c_pk for v in sorted(peers)])
+        box = secrets.box
+        assert box is not None
+        parallel_map(box.box, [peers[v].c_pk for v in sorted(peers)])  # X25519s on the threads
         bundles = tuple(
             (v, self._seal(peers[v].c_pk, v, key_shares[v] + mask_shares[v]))
             for v in sorted(peers)
@@ -266,7 +269,7 @@ class SecAggClient:
 
     def _seal(self, peer_public: bytes, v: int, payload: bytes) -> bytes:
         secrets = self._secrets
-        assert secrets is not None
+        assert secrets is not None and secrets.box is not None
         return encryption.seal_bundle(
             secrets.box,  # type: ignore[arg-type]
             peer_public, self.client_id, v, self.config.session_id, payload, self._rng,
@@ -274,7 +277,7 @@ class SecAggClient:
 
     def _check_key_list(self, key_list: KeyList, graph: NeighborGraph) -> dict[int, KeyEntry]:
         secrets = self._secrets
-        assert secrets is not None
+        assert secrets is not None and secrets.box is not None
         mine = [e for e in key_list.entries if e.client_id == self.client_id]
         if len(mine) != 1 or (mine[0].c_pk, mine[0].s_pk) != (
             secrets.box.public_bytes, secrets.mask.public_bytes
@@ -334,6 +337,8 @@ class SecAggClient:
         out = codec.encode(MaskedInput(u, y, tuple(sorted(refused))), self.config)
         self._shares = shares
         self._refused = frozenset(refused)
+        self._peers = {}  # keys and Boxes are not needed past this stage: O(k) state less
+        secrets.box = None
         self._advance()
         return out
 
@@ -356,6 +361,7 @@ class SecAggClient:
             raise ProtocolViolation("share bundles addressed to another client")
         shares: dict[int, tuple[bytes, bytes]] = {}
         refused: set[int] = set()
+        opened: dict[int, tuple[bytes, bytes]] = {}  # dealer -> (payload, commitments)
         for v, blob in bundles.bundles:
             if v not in self._peers:
                 raise ProtocolViolation(f"bundle from {v}, who is not a live neighbour")
@@ -363,15 +369,31 @@ class SecAggClient:
             if got is None:
                 refused.add(v)
             else:
-                shares[v] = got
+                opened[v] = got
+        size = codec.share_blob_size()
+        fields: list[bool] = []
+        if opened:  # every limb of every share a field element: one array test for all dealers
+            limbs = np.frombuffer(b"".join(p for p, _ in opened.values()), dtype="<u4")
+            ok = np.asarray((limbs < shamir.PRIME).reshape(len(opened), -1).all(axis=1))
+            fields = [bool(f) for f in ok]
+        for (v, (payload, commits)), in_field in zip(opened.items(), fields, strict=True):
+            key, mask = payload[:size], payload[size:]
+            if in_field and all(
+                share_matches(self.config, v, (self.client_id,), commits, self.client_id, kind,
+                              share)
+                for kind, share in ((KEY_SHARE, key), (MASK_SHARE, mask))
+            ):
+                shares[v] = (key, mask)
+            else:
+                refused.add(v)
         self._check_enough(Stage.SHARE_KEYS, len(shares), "neighbours who shared keys")
         return shares, refused
 
     def _open_one(self, v: int, blob: bytes) -> tuple[bytes, bytes] | None:
-        """(key share, mask share) from dealer v, or None if v dealt something unusable."""
+        """(the two shares dealer v sealed, its commitments to them), or None if the bundle
+        does not open or is not two shares long (then v dealt something unusable)."""
         secrets = self._secrets
-        assert secrets is not None
-        size = codec.share_blob_size()
+        assert secrets is not None and secrets.box is not None
         cut = len(blob) - 2 * SHARE_COMMIT_BYTES
         try:
             payload = encryption.open_bundle(
@@ -380,14 +402,9 @@ class SecAggClient:
             )
         except AuthenticationError:
             return None
-        key, mask = payload[:size], payload[size:]
-        if len(payload) != 2 * size or not (codec.is_share(key) and codec.is_share(mask)):
+        if len(payload) != 2 * codec.share_blob_size():
             return None
-        holders, commits = (self.client_id,), blob[cut:]
-        if not all(share_matches(self.config, v, holders, commits, self.client_id, kind, share)
-                   for kind, share in ((KEY_SHARE, key), (MASK_SHARE, mask))):
-            return None
-        return key, mask
+        return payload, blob[cut:]
 
     # --- stage 3 (malicious) --------------------------------------------------------------------
 
@@ -432,13 +449,14 @@ class SecAggClient:
     ) -> tuple[set[int], set[int]]:
         """U3 and U2 \\ U3 must agree with what this client saw and stay within the round's
         budgets; returns this client's neighbours in each."""
-        alive_set, dead_set = set(alive), set(dead)
-        both = alive_set & dead_set
+        alive_ids = alive if isinstance(alive, IdSet) else IdSet(alive)  # hashed membership
+        dead_set = set(dead)  # O(k): the server sends only the dead among our neighbours
+        both = [v for v in dead_set if v in alive_ids]
         if both:
             raise ProtocolViolation(f"clients {sorted(both)[:3]} are named both alive and dead")
-        if self.client_id not in alive_set:
+        if self.client_id not in alive_ids:
             raise ProtocolViolation("this client is not in the survivor set it was sent")
-        alive_nbrs = alive_set & self._neighbors
+        alive_nbrs = {v for v in self._neighbors if v in alive_ids}
         dead_nbrs = dead_set & self._neighbors
         sharers = set(self._shares)
         unknown = (alive_nbrs | dead_nbrs) - sharers - self._refused
@@ -450,12 +468,11 @@ class SecAggClient:
         if missing:
             raise ProtocolViolation(f"neighbours {sorted(missing)[:3]} are neither alive nor dead")
         dead_nbrs -= self._refused  # no share of theirs to reveal
-        self._check_budget(Stage.MASKED_INPUT, len(alive_set))
+        self._check_budget(Stage.MASKED_INPUT, len(alive_ids))
         self._check_enough(Stage.MASKED_INPUT, len(alive_nbrs), "surviving neighbours")
-        part = survivor_component(self.config, tuple(sorted(alive_set)), self.client_id,
-                                  self._graph_seed)
-        if len(part) < len(alive_set):  # unmasking would reveal the sum of each part
-            raise AbortError(Stage.MASKED_INPUT.value, len(alive_set), len(part),
+        part = survivor_component(self.config, alive_ids, self.client_id, self._graph_seed)
+        if len(part) < len(alive_ids):  # unmasking would reveal the sum of each part
+            raise AbortError(Stage.MASKED_INPUT.value, len(alive_ids), len(part),
                              "the survivors split the neighbour graph; survivors connected "
                              "to this client")
         return alive_nbrs, dead_nbrs
@@ -464,7 +481,7 @@ class SecAggClient:
         """Malicious mode: the same U3 we signed, and >= t valid neighbour signatures on it."""
         if self._signed != (request.alive, request.dead):
             raise ProtocolViolation("unmask request differs from the survivor set we signed")
-        alive = set(request.alive)
+        alive = request.alive if isinstance(request.alive, IdSet) else IdSet(request.alive)
         payload = consistency_payload(self.config, request.alive, self._graph_seed)
         closed = self._neighbors | {self.client_id}
         count = 0

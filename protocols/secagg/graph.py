@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+from protocols.wire import IdSet
 from secagg import commit, kdf, labels
 from secagg.csprng import AesCtrRandom, randbelow
 
@@ -98,9 +99,20 @@ GRAPH_NONCE_BYTES = 16
 
 def build_graph(config: SecAggConfig, seed: bytes | None = None) -> NeighborGraph:
     """The graph of this round from ``seed`` (default: the session id; malicious SecAgg+ passes
-    the clients' :func:`graph_seed`). Cached: all parties in one process share one copy."""
-    return make_graph(config.client_ids, config.neighbors,
-                      config.session_id if seed is None else seed, config.session_id)
+    the clients' :func:`graph_seed`). Cached: all parties in one process share one copy, found
+    by the identity of the config's id tuple (hashing n ids per client would be O(n²))."""
+    seed = config.session_id if seed is None else seed
+    ids = config.client_ids
+    key = (id(ids), config.neighbors, seed, config.session_id)
+    got = _BY_ROSTER.get(key)
+    if got is None or got[0] is not ids:
+        if len(_BY_ROSTER) >= 16:
+            _BY_ROSTER.pop(next(iter(_BY_ROSTER)))
+        got = _BY_ROSTER[key] = (ids, make_graph(ids, config.neighbors, seed, config.session_id))
+    return got[1]
+
+
+_BY_ROSTER: dict[tuple[int, int | None, bytes, bytes], tuple[tuple[int, ...], NeighborGraph]] = {}
 
 
 def make_graph(
@@ -148,19 +160,23 @@ def survivor_component(
     config: SecAggConfig, alive: tuple[int, ...], u: int, seed: bytes | None = None
 ) -> frozenset[int]:
     """The component of u in this round's graph restricted to the survivor set U3 (cached per
-    U3, so clients simulated in one process walk the graph once)."""
-    seed = config.session_id if seed is None else seed
-    for part in _components(config.client_ids, config.neighbors, config.session_id, seed, alive):
+    graph and U3, found by U3's encoded bytes, so clients simulated in one process walk the
+    graph once and none of them hashes n ids)."""
+    graph = build_graph(config, seed)
+    ids = alive if isinstance(alive, IdSet) else IdSet(tuple(alive))
+    key = (id(graph), ids.key)
+    got = _PARTS.get(key)
+    if got is None or got[0] is not graph:
+        if len(_PARTS) >= 16:
+            _PARTS.pop(next(iter(_PARTS)))
+        got = _PARTS[key] = (graph, graph.components(frozenset(ids)))
+    for part in got[1]:
         if u in part:
             return part
     raise KeyError(u)
 
 
-@lru_cache(maxsize=16)
-def _components(
-    ids: tuple[int, ...], k: int | None, session_id: bytes, seed: bytes, alive: tuple[int, ...]
-) -> tuple[frozenset[int], ...]:
-    return _build(ids, k, session_id, seed).components(frozenset(alive))
+_PARTS: dict[tuple[int, bytes], tuple[NeighborGraph, tuple[frozenset[int], ...]]] = {}
 
 
 def shuffled_ids(ids: Sequence[int], seed: bytes, session_id: bytes | None = None) -> list[int]:

@@ -23,11 +23,19 @@ from protocols.checks import (
     check_increasing,
     check_pairs,
 )
+from protocols.wire import IdSet
 from secagg.errors import MalformedMessage
 
 DIGEST_BYTES = 32  # graph-nonce commitments, their digest, self-mask seed commitments
 SHARE_COMMIT_BYTES = 16  # one dealer's commitment to one holder's share
 NONCE_BYTES = 16  # a client's graph-seed nonce
+
+
+def _check_idset(ids: object, what: str) -> None:
+    """An id set: an ``IdSet`` was checked when it was built (once per survivor set, not once
+    per client that receives it); anything else as a strictly increasing tuple."""
+    if type(ids) is not IdSet:
+        check_increasing(ids, what)  # type: ignore[arg-type]
 
 
 def _check_signature(sig: object, optional: bool) -> None:
@@ -160,6 +168,12 @@ class PackedShareKeys:
                     (len(self.recipients) + 1) * 2 * SHARE_COMMIT_BYTES)
         check_bytes(self.seed_commitment, "self-mask seed commitment", DIGEST_BYTES)
 
+    def without_ciphertexts(self) -> PackedShareKeys:
+        """The same message less its ciphertexts (once forwarded, the server keeps only what
+        recovery checks against: the recipients and the commitments)."""
+        return PackedShareKeys(self.sender, self.recipients, b"", 0, self.share_commitments,
+                               self.seed_commitment)
+
     def holders(self) -> tuple[int, ...]:
         """Everyone holding a share of the sender's secrets, in id order (the sender too)."""
         return tuple(sorted((*self.recipients, self.sender)))
@@ -202,19 +216,22 @@ class MaskedInput:
         check_id(self.sender, "sender")
         if not isinstance(self.vector, np.ndarray) or self.vector.ndim != 1:
             raise MalformedMessage("masked vector must be a 1-D ndarray")
-        check_increasing(self.refused, "refused dealers")
+        _check_idset(self.refused, "refused dealers")
 
 
 @dataclass(frozen=True, slots=True)
 class Survivors:
-    """Stage 2 → 3/4, server → client: U3 (``alive``) and U2 \\ U3 (``dead``)."""
+    """Stage 2 → 3/4, server → client: U3 (``alive``) and the client's neighbours in U2 \\ U3
+    (``dead``: all of U2 \\ U3 in SecAgg, where everyone is a neighbour). A client only ever
+    uses the dead among its neighbours, so the rest would be O(n) bytes it has no use for;
+    the whole of U3 it needs, to check that the survivors do not split the graph."""
 
     alive: tuple[int, ...]
     dead: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        check_increasing(self.alive, "alive ids")
-        check_increasing(self.dead, "dead ids")
+        _check_idset(self.alive, "alive ids")
+        _check_idset(self.dead, "dead ids")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,15 +248,17 @@ class ConsistencySignature:
 
 @dataclass(frozen=True, slots=True)
 class Signatures:
-    """Stage 3 → 4 (malicious), server → client: U3, U2 \\ U3 and the U4 signatures on U3."""
+    """Stage 3 → 4 (malicious), server → client: U3, the client's neighbours in U2 \\ U3 (as
+    in ``Survivors``) and the U4 signatures on U3 of its closed neighbourhood (the only ones
+    it counts)."""
 
     alive: tuple[int, ...]
     dead: tuple[int, ...]
     signatures: IdBytes
 
     def __post_init__(self) -> None:
-        check_increasing(self.alive, "alive ids")
-        check_increasing(self.dead, "dead ids")
+        _check_idset(self.alive, "alive ids")
+        _check_idset(self.dead, "dead ids")
         check_pairs(self.signatures, "signatures", SIGNATURE_BYTES)
 
 

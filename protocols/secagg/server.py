@@ -6,8 +6,11 @@ and changes nothing (a second message from the same client is a ``ProtocolViolat
 stage's message per client, or raises ``AbortError`` and moves to ``Stage.ABORTED``: when fewer
 than t answered, when more clients dropped than the round was planned for, or (SecAgg+) when a
 survivor would have fewer than t surviving neighbours or the survivors split the graph.
-Masked inputs are summed as they arrive; at the end the server rebuilds and verifies the secrets
-(:mod:`protocols.secagg.recovery`) and removes the self masks of U3 and the pairwise masks between
+Masked inputs are summed as they arrive and not kept: a vector waits in a bounded window
+(:data:`PENDING_BYTES`) only so that a neighbour's refusal of its sender, which may come later,
+can still take it out; past the window it is folded into the sum, and a refusal of a folded
+sender leaves the reporter out instead (see :meth:`SecAggServer._take_masked`). At the end
+the server rebuilds and verifies the secrets (:mod:`protocols.secagg.recovery`) and removes the self masks of U3 and the pairwise masks between
 dropped clients and their surviving neighbours, regenerating them through the fused kernel as
 jobs (one per dropped client, self seeds in batches) that ``secagg.masking`` spreads over worker
 threads; the state machine itself stays single-threaded.
@@ -15,7 +18,7 @@ threads; the state machine itself stays single-threaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 
 import numpy as np
@@ -47,6 +50,9 @@ from .recovery import Recovery, Shares
 from .signing import advertise_payload, check_verify_keys, consistency_payload
 from .stages import Stage, flow_of, next_stage
 
+#: Bytes of masked vectors held back from the sum at most (the oldest is folded in beyond it):
+#: the server's memory for masked inputs is this plus one vector, whatever n is.
+PENDING_BYTES = 64 << 20
 #: Self-mask seeds per unmasking job (a dropped client's pairwise masks are one job each).
 SELF_SEED_BATCH = 64
 
@@ -65,8 +71,26 @@ _BUDGETED = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT)
 class SecAggServer:
     """The aggregator of one round: ``receive`` messages, ``close_stage`` at each deadline."""
 
-    def __init__(self, config: SecAggConfig, verify_keys: Mapping[int, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        config: SecAggConfig,
+        verify_keys: Mapping[int, bytes] | None = None,
+        *,
+        pending_vectors: int | None = None,
+    ) -> None:
+        """``pending_vectors``: masked vectors held back from the sum at most (default: as many
+        as fit in :data:`PENDING_BYTES`); see :meth:`_take_masked`."""
         self.config = config
+        itemsize = np.dtype(dtype_for_bits(config.modulus_bits)).itemsize
+        if pending_vectors is None:
+            pending_vectors = max(4, PENDING_BYTES // (config.vector_length * itemsize))
+        if isinstance(pending_vectors, bool) or not isinstance(pending_vectors, int) \
+                or pending_vectors < 0:
+            raise ValueError(f"pending_vectors must be an int >= 0, got {pending_vectors!r}")
+        self._pending_limit = pending_vectors
+        self._pending: dict[int, np.ndarray] = {}  # arrived, not yet in the sum (oldest first)
+        self._folded: set[int] = set()  # senders whose vectors are in the sum
+        self._excluded: set[int] = set()  # left out of U3 for refused shares
         self._verify_keys = check_verify_keys(config, verify_keys)
         self._flow = flow_of(config)
         self._seed = config.session_id  # the graph seed; malicious SecAgg+ fixes it later
@@ -114,9 +138,10 @@ class SecAggServer:
 
     @property
     def reported(self) -> dict[int, frozenset[int]]:
-        """Dealers left out of U3 because neighbours refused their shares, and who refused
-        them (a report is one client's word: a reporter may lie, which only costs the round
-        the reported client's input)."""
+        """Dealers whose shares neighbours refused, and who refused them. The dealer is left
+        out of U3, or the reporter when the dealer's vector was already in the sum (see
+        :meth:`_take_masked`); a report is one client's word: a reporter may lie, which only
+        costs the round one input."""
         out: dict[int, set[int]] = {}
         for reporter, dealers in self._refused.items():
             for v in dealers:
@@ -149,8 +174,9 @@ class SecAggServer:
         if message.sender != client_id:
             raise ProtocolViolation("message sender does not match the connection's client id")
         _CHECKS[stage](self, message)
-        if stage is Stage.MASKED_INPUT:
-            self._add_masked(message)  # type: ignore[arg-type]
+        if stage is Stage.MASKED_INPUT:  # keep the refusals, not the vector
+            self._inbox[client_id] = self._take_masked(message)  # type: ignore[arg-type]
+            return
         self._inbox[client_id] = message
 
     def _senders(self) -> AbstractSet[int]:
@@ -211,25 +237,42 @@ class SecAggServer:
         if {v for v, _ in m.mask_shares} != want_mask or {v for v, _ in m.key_shares} != want_key:
             raise ProtocolViolation("unmask shares do not match the survivor set")
 
-    def _remove_masked(self, m: MaskedInput) -> None:
-        assert self._sum is not None
-        np.subtract(self._sum, m.vector, out=self._sum)  # wraps like the addition
-        bits = self.config.modulus_bits
-        if bits not in (32, 64):
-            np.bitwise_and(self._sum, self._sum.dtype.type((1 << bits) - 1), out=self._sum)
-
     def _accepted(self, v: int) -> frozenset[int]:
         """v's surviving neighbours that took v's shares (and so masked with v)."""
         return frozenset(u for u in self._graph.neighbors(v) & self._alive_set
                          if v not in self._refused.get(u, ()))
 
-    def _add_masked(self, m: MaskedInput) -> None:
+    def _take_masked(self, m: MaskedInput) -> tuple[int, ...]:
+        """Queue y_u for the sum and apply u's refusals; returns them.
+
+        A refused dealer v is left out of U3 (its masks with the reporter do not match). While
+        y_v has not been folded into the sum (v has not sent, or y_v is still in the window)
+        that is done by never adding it. Once folded it cannot be taken back out, so the
+        reporter is left out instead: it did not mask with v, and as a dropped client its
+        pairwise masks with the neighbours that accepted it are removed through its
+        reconstructed key. Either way no pair that disagrees on its mask is in U3 together,
+        and a report still costs the round at most one input."""
+        u = m.sender
+        for v in m.refused:
+            if v in self._folded:
+                self._excluded.add(u)
+            else:
+                self._excluded.add(v)
+                self._pending.pop(v, None)
+        if u not in self._excluded:
+            self._pending[u] = m.vector
+            while len(self._pending) > self._pending_limit:
+                self._fold(next(iter(self._pending)))
+        return tuple(m.refused)
+
+    def _fold(self, u: int) -> None:
         bits = self.config.modulus_bits
         if self._sum is None:
             self._sum = np.zeros(self.config.vector_length, dtype=dtype_for_bits(bits))
-        np.add(self._sum, m.vector, out=self._sum)  # wraps mod 2^32 / 2^64
+        np.add(self._sum, self._pending.pop(u), out=self._sum)  # wraps mod 2^32 / 2^64
         if bits not in (32, 64):
             np.bitwise_and(self._sum, self._sum.dtype.type((1 << bits) - 1), out=self._sum)
+        self._folded.add(u)
 
     # --- closing stages -----------------------------------------------------------------------
 
@@ -283,19 +326,17 @@ class SecAggServer:
         if self._graph.complete:
             shared = codec.encode(KeyList(tuple(entries.values()), nonces), self.config)
             return dict.fromkeys(entries, shared)
-        return {
-            u: codec.encode(
-                KeyList(tuple(entries[v] for v in sorted(self._graph.closed(u) & entries.keys())),
-                        nonces),
-                self.config,
-            )
-            for u in entries
-        }
+        members = {u: sorted(self._graph.closed(u) & entries.keys()) for u in entries}
+        return codec.encode_key_lists(entries, members, nonces, self.config)
 
     def _close_share_keys(self, inbox: dict[int, PackedShareKeys]) -> dict[int, bytes]:
         """Forward to each v in U2 the bundles addressed to it, sorted by sender."""
         self._bundles = dict(inbox)
-        routed = self._route_dense() if self._graph.complete else self._route_sparse()
+        if self._graph.complete:
+            routed = self._route_dense()
+            self._bundles = {u: m.without_ciphertexts() for u, m in self._bundles.items()}
+        else:
+            routed = self._route_sparse()
         return {
             v: codec.encode_bundles_raw(v, senders, blobs, self.config)
             for v, (senders, blobs) in routed.items()
@@ -321,31 +362,42 @@ class SecAggServer:
         return out
 
     def _route_sparse(self) -> dict[int, tuple[np.ndarray, bytes]]:
-        """Sparse graph: sort all (recipient, sender) routed bundles and cut per recipient."""
-        senders, recipients, raw = [], [], []
-        for u, m in sorted(self._bundles.items()):
-            recipients.append(np.array(m.recipients, dtype=np.int64))
-            senders.append(np.full(len(m.recipients), u, dtype=np.int64))
-            raw.append(m.routed_rows())
-        s_ids, r_ids = np.concatenate(senders), np.concatenate(recipients)
-        cts = np.concatenate(raw)
-        u2 = np.array(sorted(self._bundles), dtype=np.int64)
+        """Sparse graph: every routed bundle in one array (one copy of the n·k ciphertexts,
+        made sender by sender while each sender's own copy is dropped), then cut per recipient
+        in (recipient, sender) order."""
+        size = codec.routed_bundle_size(self.config)
+        senders = sorted(self._bundles)
+        counts = [len(self._bundles[u].recipients) for u in senders]
+        rows = np.empty((sum(counts), size), dtype=np.uint8)
+        s_ids = np.repeat(np.array(senders, dtype=np.int64), counts)
+        r_ids = np.empty(rows.shape[0], dtype=np.int64)
+        at = 0
+        for u, count in zip(senders, counts, strict=True):
+            m = self._bundles[u]
+            rows[at : at + count] = m.routed_rows()
+            r_ids[at : at + count] = m.recipients
+            self._bundles[u] = m.without_ciphertexts()  # forwarded: the server needs no more
+            at += count
+        u2 = np.array(senders, dtype=np.int64)
         order = np.lexsort((s_ids, r_ids))
         order = order[np.isin(r_ids[order], u2)]
-        s_ids, r_ids, cts = s_ids[order], r_ids[order], cts[order]
-        bounds = np.searchsorted(r_ids, np.append(u2, u2[-1] + 1))
+        r_sorted = r_ids[order]
+        bounds = np.searchsorted(r_sorted, np.append(u2, u2[-1] + 1))
         return {
-            int(v): (s_ids[lo:hi], cts[lo:hi].tobytes())
+            int(v): (s_ids[order[lo:hi]], rows[order[lo:hi]].tobytes())
             for v, lo, hi in zip(u2, bounds[:-1], bounds[1:], strict=True)
         }
 
-    def _close_masked(self, inbox: dict[int, MaskedInput]) -> dict[int, bytes]:
-        """U3: who sent a masked input, less every dealer some neighbour refused (their masks
-        do not match: they count as dropped, their input is taken back out of the sum)."""
-        self._refused = {u: frozenset(m.refused) for u, m in inbox.items() if m.refused}
-        excluded = frozenset().union(*self._refused.values()) & inbox.keys()
-        for v in excluded:
-            self._remove_masked(inbox[v])
+    def _close_masked(self, inbox: dict[int, tuple[int, ...]]) -> dict[int, bytes]:
+        """U3: who sent a masked input, less those left out for refused shares (their masks
+        do not match: they count as dropped; see :meth:`_take_masked`)."""
+        self._refused = {u: frozenset(refused) for u, refused in inbox.items() if refused}
+        for u in list(self._pending):
+            self._fold(u)
+        if self._sum is None:
+            self._sum = np.zeros(self.config.vector_length,
+                                 dtype=dtype_for_bits(self.config.modulus_bits))
+        excluded = self._excluded & inbox.keys()
         self._set_survivors(sorted(inbox.keys() - excluded))
         needed = max(self.config.t, self.config.min_survivors)
         if len(self._alive) < needed:
@@ -353,8 +405,16 @@ class SecAggServer:
                              f"{len(excluded)} left out for shares their neighbours refused: "
                              f"{sorted(excluded)[:5]}")
         self._check_survivor_graph()
-        msg = codec.encode(Survivors(self._alive, self._dead), self.config)
-        return dict.fromkeys(self._alive, msg)
+        if self._graph.complete:
+            return dict.fromkeys(self._alive, codec.encode(Survivors(self._alive, self._dead),
+                                                           self.config))
+        return codec.encode_survivors_each(self._alive, self._dead_neighbors(self._alive),
+                                           self.config)
+
+    def _dead_neighbors(self, clients: Iterable[int]) -> dict[int, tuple[int, ...]]:
+        """Per client, its neighbours in U2 \\ U3: all a client needs of the dead, O(k)."""
+        dead = self._dead_set
+        return {u: tuple(sorted(self._graph.neighbors(u) & dead)) for u in clients}
 
     def _set_survivors(self, alive: list[int]) -> None:
         self._alive = tuple(alive)
@@ -388,10 +448,18 @@ class SecAggServer:
                              "graph; largest connected part")
 
     def _close_consistency(self, inbox: dict[int, ConsistencySignature]) -> dict[int, bytes]:
+        """Each signer gets U3, its dead neighbours and the signatures of its closed
+        neighbourhood: the only ones it counts (all of them in SecAgg)."""
         self._signatures = {u: m.signature for u, m in inbox.items()}
-        sigs = tuple(sorted(self._signatures.items()))
-        msg = codec.encode(Signatures(self._alive, self._dead, sigs), self.config)
-        return dict.fromkeys(self._signatures, msg)
+        if self._graph.complete:
+            sigs = tuple(sorted(self._signatures.items()))
+            msg = codec.encode(Signatures(self._alive, self._dead, sigs), self.config)
+            return dict.fromkeys(self._signatures, msg)
+        signers = sorted(self._signatures)
+        near = {u: tuple((v, self._signatures[v]) for v in sorted(self._graph.closed(u))
+                         if v in self._signatures) for u in signers}
+        return codec.encode_signatures_each(self._alive, self._dead_neighbors(signers), near,
+                                            self.config)
 
     def _close_unmask(self, inbox: dict[int, UnmaskShares]) -> dict[int, bytes]:
         self_seeds, dead_keys = self._reconstruct(inbox)
@@ -451,8 +519,13 @@ def _held(
     pick: Callable[[UnmaskShares], tuple[tuple[int, bytes], ...]],
 ) -> dict[int, Shares]:
     """Per owner, every revealed share of its secret, by holder id."""
-    tables = [(w, dict(pick(inbox[w]))) for w in sorted(inbox)]
-    return {v: [(w, d[v]) for w, d in tables if v in d] for v in owners}
+    out: dict[int, Shares] = {v: [] for v in owners}
+    for w in sorted(inbox):  # by holder id, as Recovery expects
+        for v, share in pick(inbox[w]):
+            held = out.get(v)
+            if held is not None:
+                held.append((w, share))
+    return out
 
 
 _CHECKS: dict[Stage, Callable[..., None]] = {

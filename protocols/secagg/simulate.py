@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -30,31 +30,56 @@ from .stages import Flow, Stage, flow_of, stages_of
 
 def simulate_round(
     config: SecAggConfig,
-    inputs: Mapping[int, np.ndarray],
+    inputs: Mapping[int, np.ndarray] | Callable[[int], np.ndarray],
     dropouts: Mapping[str, Collection[int]] | None = None,
     *,
     rng: RandomSource | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> RoundResult:
     """Run one round; ``dropouts[stage]`` go silent before sending that stage's message.
+
+    ``inputs`` maps each client to its vector, or is a function of the client id called when
+    that client masks (so a large round never holds more than one input: the caller checks
+    the sum by calling it again for ``RoundResult.included``). The driver streams: a client is
+    made when the round starts, each server message is dropped once delivered, and a client is
+    dropped when it is done or silent, so memory beyond the server is O(n·k) and one vector.
+
+    ``progress(stage, done, total)``, if given, is called about every 2 % of a stage's clients
+    and once when the stage closes (``done == total``).
 
     Returns the sum of U3's inputs, or raises ``AbortError`` when a stage gets fewer than t.
     Stats: per stage, means over the clients that ran that stage; for the whole round, means
     over every client that ran any stage (a client's seconds and bytes summed over stages).
     """
     drop = _check_dropouts(config, dropouts or {})
-    missing = set(config.client_ids) - set(inputs)
-    if missing:
-        raise ValueError(f"inputs missing for clients {sorted(missing)[:5]}")
+    if not callable(inputs):
+        missing = set(config.client_ids) - set(inputs)
+        if missing:
+            raise ValueError(f"inputs missing for clients {sorted(missing)[:5]}")
+    input_of = inputs if callable(inputs) else inputs.__getitem__
     server, clients = _make_parties(config, rng)
     meter = _Meter()
     pending: dict[int, bytes | None] = dict.fromkeys(config.client_ids)
     for stage in stages_of(flow_of(config)):
         name = stage.value
-        for u in sorted(pending.keys() - drop.get(name, set())):
-            reply = _run_client(clients[u], stage, pending[u], inputs[u], meter)
+        silent = drop.get(name, set())
+        order = sorted(pending)
+        every = max(1, len(order) // 50)
+        for i, u in enumerate(order):
+            msg = pending.pop(u)
+            client = clients.pop(u) if u in silent else clients[u]
+            if progress is not None and i % every == 0:
+                progress(name, i, len(order))
+            if u in silent:
+                continue
+            reply = _run_client(client, stage, msg, input_of, meter)
             if reply is not None:
                 _timed(meter.server_s, name, server.receive, u, reply)
         out = _timed(meter.server_s, name, server.close_stage)
+        if progress is not None:
+            progress(name, len(order), len(order))
+        for u in clients.keys() - out.keys():  # done, or given up: never addressed again
+            del clients[u]
         pending = dict(out)
     result = _timed(meter.server_s, Stage.UNMASKING.value, server.result)
     return RoundResult(result, server.included, _stats(meter, flow_of(config)))
@@ -75,10 +100,15 @@ def _make_parties(
 
 
 def _run_client(
-    client: SecAggClient, stage: Stage, msg: bytes | None, x: np.ndarray, meter: _Meter
+    client: SecAggClient,
+    stage: Stage,
+    msg: bytes | None,
+    input_of: Callable[[int], np.ndarray],
+    meter: _Meter,
 ) -> bytes | None:
     name, u = stage.value, client.client_id
     meter.down[name][u] = 0 if msg is None else len(msg)
+    x = input_of(u) if client.wants_input else None  # made outside the client's clock
     start = time.perf_counter()
     try:
         reply = client.respond(msg, x)
