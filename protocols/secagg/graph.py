@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from protocols.wire import IdSet
+from protocols.wire import IdSet, evict_oldest
 from secagg import commit, kdf, labels
 from secagg.csprng import AesCtrRandom, randbelow
 
@@ -107,7 +107,7 @@ def build_graph(config: SecAggConfig, seed: bytes | None = None) -> NeighborGrap
     got = _BY_ROSTER.get(key)
     if got is None or got[0] is not ids:
         if len(_BY_ROSTER) >= 16:
-            _BY_ROSTER.pop(next(iter(_BY_ROSTER)))
+            evict_oldest(_BY_ROSTER)
         got = _BY_ROSTER[key] = (ids, make_graph(ids, config.neighbors, seed, config.session_id))
     return got[1]
 
@@ -168,7 +168,7 @@ def survivor_component(
     got = _PARTS.get(key)
     if got is None or got[0] is not graph:
         if len(_PARTS) >= 16:
-            _PARTS.pop(next(iter(_PARTS)))
+            evict_oldest(_PARTS)
         got = _PARTS[key] = (graph, graph.components(frozenset(ids)))
     for part in got[1]:
         if u in part:

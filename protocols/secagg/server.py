@@ -7,9 +7,10 @@ stage's message per client, or raises ``AbortError`` and moves to ``Stage.ABORTE
 than t answered, when more clients dropped than the round was planned for, or (SecAgg+) when a
 survivor would have fewer than t surviving neighbours or the survivors split the graph.
 Masked inputs are summed as they arrive and not kept: a vector waits in a bounded window
-(:data:`PENDING_BYTES`) only so that a neighbour's refusal of its sender, which may come later,
-can still take it out; past the window it is folded into the sum, and a refusal of a folded
-sender leaves the reporter out instead (see :meth:`SecAggServer._take_masked`). At the end
+(:data:`PENDING_BYTES`) until every neighbour that could refuse its sender has sent, so that a
+refusal can still take it out; only when the window is full of vectors still waiting is the
+oldest folded early, and a refusal of a folded sender then leaves the reporter out instead (see
+:meth:`SecAggServer._take_masked`). At the end
 the server rebuilds and verifies the secrets (:mod:`protocols.secagg.recovery`) and removes the self masks of U3 and the pairwise masks between
 dropped clients and their surviving neighbours, regenerating them through the fused kernel as
 jobs (one per dropped client, self seeds in batches) that ``secagg.masking`` spreads over worker
@@ -52,7 +53,7 @@ from .stages import Stage, flow_of, next_stage
 
 #: Bytes of masked vectors held back from the sum at most (the oldest is folded in beyond it):
 #: the server's memory for masked inputs is this plus one vector, whatever n is.
-PENDING_BYTES = 64 << 20
+PENDING_BYTES = 256 << 20
 #: Self-mask seeds per unmasking job (a dropped client's pairwise masks are one job each).
 SELF_SEED_BATCH = 64
 
@@ -89,6 +90,8 @@ class SecAggServer:
             raise ValueError(f"pending_vectors must be an int >= 0, got {pending_vectors!r}")
         self._pending_limit = pending_vectors
         self._pending: dict[int, np.ndarray] = {}  # arrived, not yet in the sum (oldest first)
+        self._waiting: dict[int, int] = {}  # pending sender -> its neighbours yet to send
+        self._ready: dict[int, None] = {}  # pending senders no neighbour can refuse any more
         self._folded: set[int] = set()  # senders whose vectors are in the sum
         self._excluded: set[int] = set()  # left out of U3 for refused shares
         self._verify_keys = check_verify_keys(config, verify_keys)
@@ -250,26 +253,55 @@ class SecAggServer:
         that is done by never adding it. Once folded it cannot be taken back out, so the
         reporter is left out instead: it did not mask with v, and as a dropped client its
         pairwise masks with the neighbours that accepted it are removed through its
-        reconstructed key. Either way no pair that disagrees on its mask is in U3 together,
-        and a report still costs the round at most one input."""
+        reconstructed key. Either way no pair that disagrees on its mask is in U3 together.
+
+        A vector is folded once all of its sender's neighbours in U2 have sent (none can refuse
+        it any more), or at the end of the stage; only when the window is full of vectors still
+        waiting is the oldest folded early. So a report costs the round one input unless a
+        dealer, helped by clients that fill the window, gets its vector folded first: then its
+        honest neighbours' reports leave them out instead (at most its k neighbours, counted
+        as dropouts, so beyond the budget the round aborts); ``reported`` names the dealer."""
         u = m.sender
         for v in m.refused:
             if v in self._folded:
                 self._excluded.add(u)
             else:
                 self._excluded.add(v)
-                self._pending.pop(v, None)
+                self._drop_pending(v)
+        self._heard_from(u)
         if u not in self._excluded:
             self._pending[u] = m.vector
+            senders = self._senders()
+            self._waiting[u] = sum(1 for v in self._graph.neighbors(u)
+                                   if v in senders and v not in self._inbox)
+            if self._waiting[u] == 0:
+                self._ready[u] = None
             while len(self._pending) > self._pending_limit:
-                self._fold(next(iter(self._pending)))
+                self._fold(next(iter(self._ready), next(iter(self._pending))))
         return tuple(m.refused)
+
+    def _heard_from(self, u: int) -> None:
+        """u has sent: the pending vectors of its neighbours wait for one report fewer."""
+        nbrs, pending = self._graph.neighbors(u), self._pending
+        near = [v for v in nbrs if v in pending] if len(nbrs) < len(pending) else \
+            [v for v in pending if v in nbrs]
+        for v in near:
+            self._waiting[v] -= 1
+            if self._waiting[v] == 0:
+                self._ready[v] = None
+
+    def _drop_pending(self, v: int) -> None:
+        self._pending.pop(v, None)
+        self._waiting.pop(v, None)
+        self._ready.pop(v, None)
 
     def _fold(self, u: int) -> None:
         bits = self.config.modulus_bits
         if self._sum is None:
             self._sum = np.zeros(self.config.vector_length, dtype=dtype_for_bits(bits))
-        np.add(self._sum, self._pending.pop(u), out=self._sum)  # wraps mod 2^32 / 2^64
+        vector = self._pending[u]
+        self._drop_pending(u)
+        np.add(self._sum, vector, out=self._sum)  # wraps mod 2^32 / 2^64
         if bits not in (32, 64):
             np.bitwise_and(self._sum, self._sum.dtype.type((1 << bits) - 1), out=self._sum)
         self._folded.add(u)

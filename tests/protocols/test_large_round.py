@@ -104,6 +104,36 @@ def test_a_refusal_of_a_folded_vector_leaves_the_reporter_out_and_the_sum_exact(
     assert r.server.reported == {3: frozenset({2})}
 
 
+@given(order_seed=st.integers(0, 2**32 - 1), window=st.integers(0, 5))
+@settings(max_examples=8, deadline=None)
+def test_a_vector_is_folded_early_only_when_no_safer_one_waits(order_seed, window) -> None:
+    """A masked vector goes into the sum before all of its sender's neighbours have sent (so
+    before any of them could refuse it) only when the window is full and no pending vector
+    is past refusal: a dealer cannot get folded early just by sending first."""
+    cfg = config(14, neighbors=4, threshold=3)
+    r = Round(cfg)
+    r.server = SecAggServer(cfg, pending_vectors=window)
+    r.stage()
+    r.stage()
+    graph, u2 = r.server._graph, set(r.to_clients)
+    order = sorted(u2)
+    np.random.default_rng(order_seed).shuffle(order)  # arrival order, not a secret
+    replies = r.replies(order)
+    sent: set[int] = set()
+
+    def ready(v: int) -> bool:
+        return graph.neighbors(v) & u2 <= sent
+
+    for u in order:
+        before = set(r.server._pending) | {u}
+        sent.add(u)
+        r.server.receive(u, replies[u])
+        for v in before - set(r.server._pending):
+            assert ready(v) or not any(ready(w) for w in before), (v, u)
+    r.close()
+    r.check()
+
+
 def test_the_server_refuses_a_bad_window() -> None:
     with pytest.raises(ValueError, match="pending_vectors"):
         SecAggServer(config(5, threshold=3), pending_vectors=-1)
