@@ -9,16 +9,42 @@ and a bitmap over the round's sorted client list.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from secagg.errors import MalformedMessage
+from secagg.errors import MalformedMessage, WrongSession
 
 from .checks import IdBytes, check_increasing
 
 U32 = struct.Struct(">I")
+
+
+def header(magic: bytes, version: int, code: int, session_id: bytes) -> bytes:
+    """``magic ‖ version ‖ type ‖ len(session) (u16) ‖ session``: how every message starts."""
+    return magic + bytes((version, code)) + len(session_id).to_bytes(2, "big") + session_id
+
+
+def read_header(data: bytes, magic: bytes, version: int, types: Mapping[int, type],
+                session_id: bytes) -> type:
+    """The message type of ``data``, after checking magic, version and type
+    (``MalformedMessage``) and the session (``WrongSession``); its fields start at
+    ``len(magic) + 4 + len(session_id)``."""
+    head = len(magic) + 4
+    if len(data) < head or data[: len(magic)] != magic:
+        raise MalformedMessage("bad magic")
+    if data[len(magic)] != version:
+        raise MalformedMessage(f"unsupported wire version {data[len(magic)]}")
+    cls = types.get(data[len(magic) + 1])
+    if cls is None:
+        raise MalformedMessage(f"unknown message type {data[len(magic) + 1]}")
+    n = int.from_bytes(data[len(magic) + 2 : head], "big")
+    if len(data) < head + n:
+        raise MalformedMessage("message is truncated")
+    if data[head : head + n] != session_id:
+        raise WrongSession("message belongs to another session")
+    return cls
 
 
 class Roster(Protocol):
@@ -151,11 +177,16 @@ class Reader(Generic[C]):
             _DECODED[key] = got
         return got[1]
 
-    def pairs(self, size: int) -> IdBytes:
+    def packed(self, size: int) -> tuple[tuple[int, ...], bytes]:
+        """An id list, then one blob of ``size`` bytes per id back to back (see
+        :meth:`Writer.pairs`): the ids and the blobs' bytes, unsplit."""
         ids = self.ids()
         if self.u32() != size:
             raise MalformedMessage(f"blobs of this field must be {size} bytes")
-        blob = self.take(len(ids) * size)
+        return ids, self.take(len(ids) * size)
+
+    def pairs(self, size: int) -> IdBytes:
+        ids, blob = self.packed(size)
         return tuple(zip(ids, [blob[i : i + size] for i in range(0, len(blob), size)], strict=True))
 
     def end(self) -> None:
@@ -204,7 +235,7 @@ def idset_bytes(ids: tuple[int, ...], known: np.ndarray, *, compact: bool = Fals
     """The encoded id set (see :meth:`Writer.idset`); ids must be known."""
     n = known.size
     plain = b"\x00" + U32.pack(len(ids)) + np.asarray(ids, dtype=">u4").tobytes()
-    if 4 * len(ids) <= (n + 7) // 8 and (not compact or len(plain) <= CODE_MIN_SAVING):
+    if len(plain) <= 1 + (n + 7) // 8 and (not compact or len(plain) <= CODE_MIN_SAVING):
         return plain
     bits = np.zeros(n, dtype=bool)
     bits[np.searchsorted(known, np.asarray(ids, dtype=np.int64))] = True

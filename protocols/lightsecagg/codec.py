@@ -19,9 +19,9 @@ from typing import TypeVar, cast
 import numpy as np
 
 from protocols.checks import KEY_BYTES
-from protocols.wire import Reader, Writer
+from protocols.wire import Reader, Writer, header, read_header
 from secagg import bitpack, encryption, labels
-from secagg.errors import MalformedMessage, OutOfOrder, WrongSession
+from secagg.errors import MalformedMessage, OutOfOrder
 from secagg.field import PRIME
 
 from .config import LightSecAggConfig
@@ -91,8 +91,7 @@ def encode(message: object, config: LightSecAggConfig) -> bytes:
     if code is None:
         raise TypeError(f"not a LightSecAgg message: {type(message).__name__}")
     w = Writer()
-    w.parts.append(MAGIC + bytes((labels.VERSION, code)))
-    w.parts.append(len(config.session_id).to_bytes(2, "big") + config.session_id)
+    w.parts.append(header(MAGIC, labels.VERSION, code, config.session_id))
     _ENCODERS[type(message)](w, message, config)
     return b"".join(w.parts)
 
@@ -203,30 +202,14 @@ def decode_packed_share_masks(data: bytes, config: LightSecAggConfig) -> PackedS
         raise OutOfOrder(f"got a message of type {cls.__name__} where ShareMasks was expected")
     r = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
     sender = r.cid()
-    recipients = r.ids()
     size = sealed_submask_size(config)
-    if r.u32() != size:
-        raise MalformedMessage(f"blobs of this field must be {size} bytes")
-    blob = r.take(len(recipients) * size)
+    recipients, blob = r.packed(size)
     r.end()
     return PackedShareMasks(sender, recipients, blob, size)
 
 
 def _read_header(data: bytes, config: LightSecAggConfig) -> type:
-    head = len(MAGIC) + 4
-    if len(data) < head or data[: len(MAGIC)] != MAGIC:
-        raise MalformedMessage("bad magic")
-    if data[len(MAGIC)] != labels.VERSION:
-        raise MalformedMessage(f"unsupported wire version {data[len(MAGIC)]}")
-    cls = _TYPES.get(data[len(MAGIC) + 1])
-    if cls is None:
-        raise MalformedMessage(f"unknown message type {data[len(MAGIC) + 1]}")
-    n = int.from_bytes(data[len(MAGIC) + 2 : head], "big")
-    if len(data) < head + n:
-        raise MalformedMessage("message is truncated")
-    if data[head : head + n] != config.session_id:
-        raise WrongSession("message belongs to another session")
-    return cls
+    return read_header(data, MAGIC, labels.VERSION, _TYPES, config.session_id)
 
 
 def _dec_advertise(r: _Reader, config: LightSecAggConfig) -> AdvertiseKey:

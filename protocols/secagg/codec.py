@@ -25,9 +25,9 @@ from typing import TypeVar, overload
 import numpy as np
 
 from protocols.wire import U32 as _U32
-from protocols.wire import Reader, Writer, idset_bytes, known_array, known_ids
+from protocols.wire import Reader, Writer, header, idset_bytes, known_array, known_ids, read_header
 from secagg import bitpack, encryption, shamir
-from secagg.errors import MalformedMessage, OutOfOrder, WrongSession
+from secagg.errors import MalformedMessage, OutOfOrder
 
 from .config import SecAggConfig
 from .messages import (
@@ -105,8 +105,7 @@ def encode(message: object, config: SecAggConfig) -> bytes:
     if code is None:
         raise TypeError(f"not a protocol message: {type(message).__name__}")
     w = Writer()
-    w.parts.append(MAGIC + bytes((WIRE_VERSION, code)))
-    w.parts.append(len(config.session_id).to_bytes(2, "big") + config.session_id)
+    w.parts.append(header(MAGIC, WIRE_VERSION, code, config.session_id))
     _ENCODERS[type(message)](w, message, config)
     return b"".join(w.parts)
 
@@ -318,11 +317,8 @@ def decode_packed_share_keys(data: bytes, config: SecAggConfig) -> PackedShareKe
         raise OutOfOrder(f"got a message of type {cls.__name__} where ShareKeys was expected")
     r = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
     sender = r.cid()
-    recipients = r.ids()
     size = bundle_size(config)
-    if r.u32() != size:
-        raise MalformedMessage(f"blobs of this field must be {size} bytes")
-    blob = r.take(len(recipients) * size)
+    recipients, blob = r.packed(size)
     commitments = r.blob((_share_commitments_size(len(recipients)),), "share commitments")
     seed_commitment = r.blob((DIGEST_BYTES,), "self-mask seed commitment")
     r.end()
@@ -334,20 +330,7 @@ def _share_commitments_size(recipients: int) -> int:
 
 
 def _read_header(data: bytes, config: SecAggConfig) -> type:
-    head = len(MAGIC) + 4
-    if len(data) < head or data[: len(MAGIC)] != MAGIC:
-        raise MalformedMessage("bad magic")
-    if data[len(MAGIC)] != WIRE_VERSION:
-        raise MalformedMessage(f"unsupported wire version {data[len(MAGIC)]}")
-    cls = _TYPES.get(data[len(MAGIC) + 1])
-    if cls is None:
-        raise MalformedMessage(f"unknown message type {data[len(MAGIC) + 1]}")
-    n = int.from_bytes(data[len(MAGIC) + 2 : head], "big")
-    if len(data) < head + n:
-        raise MalformedMessage("message is truncated")
-    if data[head : head + n] != config.session_id:
-        raise WrongSession("message belongs to another session")
-    return cls
+    return read_header(data, MAGIC, WIRE_VERSION, _TYPES, config.session_id)
 
 
 _SIGNATURE = "signature (64 bytes in malicious mode, none otherwise)"

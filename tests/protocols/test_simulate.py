@@ -7,6 +7,7 @@ import pytest
 
 import protocols
 from protocols import AbortError, RoundResult, SecAggConfig, simulate_round
+from protocols.wire import idset_bytes, known_array
 from secagg.csprng import AesCtrRandom
 
 from .helpers import SESSION, config, expected_sum, random_inputs
@@ -39,8 +40,9 @@ def test_stats_have_the_documented_shape(malicious: bool) -> None:
     assert stats["client_max_s"] >= stats["client_mean_s"] > 0 and stats["server_s"] > 0
     masked = stats["stages"]["masked_input"]
     packed = (100 * 20 + 7) // 8
-    header = 4 + 2 + 2 + len(SESSION) + 4 + 1 + 4 + 4 + 1 + 4  # magic, version/type, session,
-    # sender, bits, length, packed size, and the (empty) set of refused dealers: tag, count
+    refused = len(idset_bytes((), known_array(cfg)))  # the smaller of an empty list and bitmap
+    header = 4 + 2 + 2 + len(SESSION) + 4 + 1 + 4 + 4 + refused  # magic, version/type, session,
+    # sender, bits, length, packed size, and the (empty) set of refused dealers
     # per stage: the mean over the clients that ran it (client 2 was already silent)
     assert masked["bytes_up_per_client"] == packed + header
     assert stats["bytes_up_per_client"] > packed + header
