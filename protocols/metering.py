@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,3 +52,30 @@ def figures(server_s: float, secs: list[float], up: list[int], down: list[int]) 
         "bytes_up_per_client": float(np.mean(up)) if up else 0.0,
         "bytes_down_per_client": float(np.mean(down)) if down else 0.0,
     }
+
+
+def round_stats(meter: Meter, stage_names: Iterable[str]) -> dict[str, Any]:
+    """A round's figures: per stage (``stats["stages"]``) and whole-round per client, summed
+    over the stages each client ran."""
+    stages: dict[str, dict[str, float]] = {}
+    total_s: dict[int, float] = defaultdict(float)
+    total_up: dict[int, int] = defaultdict(int)
+    total_down: dict[int, int] = defaultdict(int)
+    for name in stage_names:
+        secs, up, down = meter.client_s[name], meter.up[name], meter.down[name]
+        stages[name] = figures(
+            meter.server_s[name], list(secs.values()), list(up.values()), list(down.values())
+        )
+        for u, s in secs.items():
+            total_s[u] += s
+            total_up[u] += up[u]
+            total_down[u] += down[u]
+    ids = sorted(total_s)
+    stats: dict[str, Any] = figures(
+        sum(meter.server_s.values()),
+        [total_s[u] for u in ids],
+        [total_up[u] for u in ids],
+        [total_down[u] for u in ids],
+    )
+    stats["stages"] = stages
+    return stats

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from typing import Any
 
 import numpy as np
 
 from protocols.metering import Meter as _Meter
-from protocols.metering import RoundResult
-from protocols.metering import figures as _figures
+from protocols.metering import RoundResult, round_stats
 from protocols.metering import timed as _timed
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
@@ -57,7 +55,10 @@ def simulate_round(
                 _timed(meter.server_s, name, server.receive, u, reply)
         pending = dict(_timed(meter.server_s, name, server.close_stage))
     result = _timed(meter.server_s, Stage.AGGREGATE_MASK.value, server.result)
-    return RoundResult(result, server.included, _stats(meter))
+    stats = round_stats(meter, [stage.value for stage in STAGES])
+    stats["submask_bytes_up_per_client"] = stats["stages"][Stage.SHARE_MASKS.value][
+        "bytes_up_per_client"]
+    return RoundResult(result, server.included, stats)
 
 
 def _run_client(
@@ -84,33 +85,6 @@ def _check_dropouts(dropouts: Mapping[str, Collection[int]]) -> dict[str, set[in
             raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
         out[name] = set(ids)
     return out
-
-
-def _stats(meter: _Meter) -> dict[str, Any]:
-    stages: dict[str, dict[str, float]] = {}
-    total_s: dict[int, float] = defaultdict(float)
-    total_up: dict[int, int] = defaultdict(int)
-    total_down: dict[int, int] = defaultdict(int)
-    for stage in STAGES:
-        name = stage.value
-        secs, up, down = meter.client_s[name], meter.up[name], meter.down[name]
-        stages[name] = _figures(
-            meter.server_s[name], list(secs.values()), list(up.values()), list(down.values())
-        )
-        for u, s in secs.items():
-            total_s[u] += s
-            total_up[u] += up[u]
-            total_down[u] += down[u]
-    ids = sorted(total_s)
-    stats: dict[str, Any] = _figures(
-        sum(meter.server_s.values()),
-        [total_s[u] for u in ids],
-        [total_up[u] for u in ids],
-        [total_down[u] for u in ids],
-    )
-    stats["stages"] = stages
-    stats["submask_bytes_up_per_client"] = stages[Stage.SHARE_MASKS.value]["bytes_up_per_client"]
-    return stats
 
 
 def warm_up() -> None:

@@ -8,15 +8,12 @@ The only module of ``protocols`` that reads a clock: it times each party's work 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
 
 import numpy as np
 
 from protocols.metering import Meter as _Meter
-from protocols.metering import RoundResult
-from protocols.metering import figures as _figures
+from protocols.metering import RoundResult, round_stats
 from protocols.metering import timed as _timed
 from secagg.csprng import RandomSource
 from secagg.errors import AbortError
@@ -25,7 +22,7 @@ from secagg.keys import SigningKeyPair
 from .client import SecAggClient
 from .config import SecAggConfig
 from .server import SecAggServer
-from .stages import Flow, Stage, flow_of, stages_of
+from .stages import Stage, flow_of, stages_of
 
 
 def simulate_round(
@@ -82,7 +79,7 @@ def simulate_round(
             del clients[u]
         pending = dict(out)
     result = _timed(meter.server_s, Stage.UNMASKING.value, server.result)
-    return RoundResult(result, server.included, _stats(meter, flow_of(config)))
+    return RoundResult(result, server.included, round_stats(meter, [s.value for s in stages_of(flow_of(config))]))
 
 
 def _make_parties(
@@ -130,32 +127,6 @@ def _check_dropouts(
             raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
         out[name] = set(ids)
     return out
-
-
-def _stats(meter: _Meter, flow: Flow) -> dict[str, Any]:
-    stages: dict[str, dict[str, float]] = {}
-    total_s: dict[int, float] = defaultdict(float)
-    total_up: dict[int, int] = defaultdict(int)
-    total_down: dict[int, int] = defaultdict(int)
-    for stage in stages_of(flow):
-        name = stage.value
-        secs, up, down = meter.client_s[name], meter.up[name], meter.down[name]
-        stages[name] = _figures(
-            meter.server_s[name], list(secs.values()), list(up.values()), list(down.values())
-        )
-        for u, s in secs.items():
-            total_s[u] += s
-            total_up[u] += up[u]
-            total_down[u] += down[u]
-    ids = sorted(total_s)
-    stats: dict[str, Any] = _figures(
-        sum(meter.server_s.values()),
-        [total_s[u] for u in ids],
-        [total_up[u] for u in ids],
-        [total_down[u] for u in ids],
-    )
-    stats["stages"] = stages
-    return stats
 
 
 def warm_up(modulus_bits: int = 32) -> None:
