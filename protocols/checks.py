@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from enum import Enum
 
-from secagg.errors import ConfigError, MalformedMessage
+from secagg.errors import ConfigError, MalformedMessage, OutOfOrder, ProtocolViolation
 
 FIELD_PRIME = 2**31 - 1  # client ids are x-coordinates: 1 <= id < p
 MIN_SESSION_ID_BYTES = 16
@@ -99,3 +101,26 @@ def check_session(session_id: object) -> None:
 def worst_count(rate: float, n: int) -> int:
     """Bad clients to plan for: ⌈rate·n⌉ (Google floors; ceil keeps small n honest)."""
     return min(n, math.ceil(max(rate * n - _EPS * n, 0.0)))
+
+
+def check_sender(stage: Enum, accepting: bool, client_id: object, senders: AbstractSet[int],
+                 sent: Container[int]) -> None:
+    """A server may take a message from ``client_id`` now: the stage accepts messages, the id
+    is an int of a client that may send in it, and that client has not sent in it yet."""
+    if not accepting:
+        raise OutOfOrder(f"no messages are accepted in stage {stage.value!r}")
+    if type(client_id) is not int:
+        raise ProtocolViolation(f"client id must be an int, got {type(client_id).__name__}")
+    if client_id not in senders:
+        raise ProtocolViolation(f"client {client_id!r} may not send in stage {stage.value!r}")
+    if client_id in sent:
+        raise ProtocolViolation(f"client {client_id} already sent its {stage.value} message")
+
+
+def reporters_by_dealer(refused: Mapping[int, AbstractSet[int]]) -> dict[int, frozenset[int]]:
+    """Holder -> dealers it refused, turned into dealer -> holders that refused it."""
+    out: dict[int, set[int]] = {}
+    for reporter, dealers in refused.items():
+        for v in dealers:
+            out.setdefault(v, set()).add(reporter)
+    return {v: frozenset(r) for v, r in sorted(out.items())}

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from protocols.checks import check_sender, reporters_by_dealer
 from secagg import keys
 from secagg.errors import AbortError, OutOfOrder, ProtocolViolation
 from secagg.field import PRIME
@@ -95,11 +96,7 @@ class LightSecAggServer:
     @property
     def reported(self) -> dict[int, frozenset[int]]:
         """Dealers left out of U3 because a holder could not open their sub-mask, and who."""
-        out: dict[int, set[int]] = {}
-        for reporter, dealers in self._refused.items():
-            for v in dealers:
-                out.setdefault(v, set()).add(reporter)
-        return {v: frozenset(r) for v, r in sorted(out.items())}
+        return reporters_by_dealer(self._refused)
 
     def result(self) -> np.ndarray:
         """Σ_{i ∈ U3} x_i as exact integers (uint64; below p), once the round is done."""
@@ -112,14 +109,8 @@ class LightSecAggServer:
     def receive(self, client_id: int, data: bytes) -> None:
         """Validate one client's message for the current stage and record it."""
         stage = self._stage
-        if stage not in _EXPECTED:
-            raise OutOfOrder(f"no messages are accepted in stage {stage.value!r}")
-        if type(client_id) is not int:
-            raise ProtocolViolation(f"client id must be an int, got {type(client_id).__name__}")
-        if client_id not in self._senders():
-            raise ProtocolViolation(f"client {client_id!r} may not send in stage {stage.value!r}")
-        if client_id in self._inbox:
-            raise ProtocolViolation(f"client {client_id} already sent its {stage.value} message")
+        check_sender(stage, stage in _EXPECTED, client_id,
+                     self._senders() if stage in _EXPECTED else frozenset(), self._inbox)
         message: Any
         if stage is Stage.SHARE_MASKS:
             message = codec.decode_packed_share_masks(data, self.config)

@@ -24,6 +24,7 @@ from collections.abc import Set as AbstractSet
 
 import numpy as np
 
+from protocols.checks import check_sender, reporters_by_dealer
 from secagg import keys, labels
 from secagg.errors import AbortError, OutOfOrder, ProtocolViolation
 from secagg.masking import MaskJob, accumulate_mask_jobs, fixed_job, pairwise_job
@@ -145,11 +146,7 @@ class SecAggServer:
         out of U3, or the reporter when the dealer's vector was already in the sum (see
         :meth:`_take_masked`); a report is one client's word: a reporter may lie, which only
         costs the round one input."""
-        out: dict[int, set[int]] = {}
-        for reporter, dealers in self._refused.items():
-            for v in dealers:
-                out.setdefault(v, set()).add(reporter)
-        return {v: frozenset(r) for v, r in sorted(out.items())}
+        return reporters_by_dealer(self._refused)
 
     def result(self) -> np.ndarray:
         """Σ_{u ∈ U3} x_u mod 2^b, once unmasking is closed."""
@@ -162,14 +159,8 @@ class SecAggServer:
     def receive(self, client_id: int, data: bytes) -> None:
         """Validate one client's message for the current stage and record it."""
         stage = self._stage
-        if stage not in _EXPECTED:
-            raise OutOfOrder(f"no messages are accepted in stage {stage.value!r}")
-        if type(client_id) is not int:
-            raise ProtocolViolation(f"client id must be an int, got {type(client_id).__name__}")
-        if client_id not in self._senders():
-            raise ProtocolViolation(f"client {client_id!r} may not send in stage {stage.value!r}")
-        if client_id in self._inbox:
-            raise ProtocolViolation(f"client {client_id} already sent its {stage.value} message")
+        check_sender(stage, stage in _EXPECTED, client_id,
+                     self._senders() if stage in _EXPECTED else frozenset(), self._inbox)
         if stage is Stage.SHARE_KEYS:
             message = codec.decode_packed_share_keys(data, self.config)
         else:
