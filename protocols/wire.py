@@ -14,7 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from secagg.errors import MalformedMessage, WrongSession
+from secagg.errors import MalformedMessage, OutOfOrder, WrongSession
 
 from .checks import IdBytes, check_increasing
 
@@ -24,6 +24,22 @@ U32 = struct.Struct(">I")
 def header(magic: bytes, version: int, code: int, session_id: bytes) -> bytes:
     """``magic ‖ version ‖ type ‖ len(session) (u16) ‖ session``: how every message starts."""
     return magic + bytes((version, code)) + len(session_id).to_bytes(2, "big") + session_id
+
+
+def open_message(data: object, magic: bytes, version: int, types: Mapping[int, type],
+                 config: C, expected: tuple[type, ...]) -> tuple[type, Reader[C]]:
+    """The type of message ``data`` and a reader at its first field, after checking, in order,
+    that it is bytes, its magic, version and type (``MalformedMessage``), its session
+    (``WrongSession``) and that the type is one ``expected`` now (``OutOfOrder``)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise MalformedMessage("message must be bytes")
+    data = bytes(data)
+    session_id: bytes = config.session_id
+    cls = read_header(data, magic, version, types, session_id)
+    if cls not in expected:
+        names = " or ".join(c.__name__ for c in expected)
+        raise OutOfOrder(f"got a message of type {cls.__name__} where {names} was expected")
+    return cls, Reader(data, len(magic) + 4 + len(session_id), config)
 
 
 def read_header(data: bytes, magic: bytes, version: int, types: Mapping[int, type],
@@ -55,6 +71,9 @@ class Roster(Protocol):
 
     @property
     def num_clients(self) -> int: ...
+
+    @property
+    def session_id(self) -> bytes: ...
 
 
 class Writer:

@@ -19,9 +19,9 @@ from typing import TypeVar, cast
 import numpy as np
 
 from protocols.checks import KEY_BYTES
-from protocols.wire import Reader, Writer, header, read_header
+from protocols.wire import Reader, Writer, header, open_message
 from secagg import bitpack, encryption, labels
-from secagg.errors import MalformedMessage, OutOfOrder
+from secagg.errors import MalformedMessage
 from secagg.field import PRIME
 
 from .config import LightSecAggConfig
@@ -179,14 +179,7 @@ M = TypeVar("M")
 
 def decode(data: bytes, config: LightSecAggConfig, expected: type[M]) -> M:
     """Parse and fully validate ``data``; the result is a message of type ``expected``."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise MalformedMessage("message must be bytes")
-    data = bytes(data)
-    cls = _read_header(data, config)
-    if cls is not expected:
-        raise OutOfOrder(f"got a message of type {cls.__name__} where {expected.__name__} "
-                         "was expected")
-    reader = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
+    cls, reader = _open(data, config, (expected,))
     message = _DECODERS[cls](reader, config)
     reader.end()
     return cast(M, message)
@@ -194,13 +187,7 @@ def decode(data: bytes, config: LightSecAggConfig, expected: type[M]) -> M:
 
 def decode_packed_share_masks(data: bytes, config: LightSecAggConfig) -> PackedShareMasks:
     """Decode a ``ShareMasks`` message, with the same checks, into its packed server-side form."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise MalformedMessage("message must be bytes")
-    data = bytes(data)
-    cls = _read_header(data, config)
-    if cls is not ShareMasks:
-        raise OutOfOrder(f"got a message of type {cls.__name__} where ShareMasks was expected")
-    r = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
+    _, r = _open(data, config, (ShareMasks,))
     sender = r.cid()
     size = sealed_submask_size(config)
     recipients, blob = r.packed(size)
@@ -208,8 +195,9 @@ def decode_packed_share_masks(data: bytes, config: LightSecAggConfig) -> PackedS
     return PackedShareMasks(sender, recipients, blob, size)
 
 
-def _read_header(data: bytes, config: LightSecAggConfig) -> type:
-    return read_header(data, MAGIC, labels.VERSION, _TYPES, config.session_id)
+def _open(data: object, config: LightSecAggConfig, expected: tuple[type, ...]
+          ) -> tuple[type, Reader[LightSecAggConfig]]:
+    return open_message(data, MAGIC, labels.VERSION, _TYPES, config, expected)
 
 
 def _dec_advertise(r: _Reader, config: LightSecAggConfig) -> AdvertiseKey:

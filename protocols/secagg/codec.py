@@ -25,9 +25,9 @@ from typing import TypeVar, overload
 import numpy as np
 
 from protocols.wire import U32 as _U32
-from protocols.wire import Reader, Writer, header, idset_bytes, known_array, known_ids, read_header
+from protocols.wire import Reader, Writer, header, idset_bytes, known_array, known_ids, open_message
 from secagg import bitpack, encryption, shamir
-from secagg.errors import MalformedMessage, OutOfOrder
+from secagg.errors import MalformedMessage
 
 from .config import SecAggConfig
 from .messages import (
@@ -293,15 +293,8 @@ def decode(data: bytes, config: SecAggConfig, expected: type[M]) -> M: ...
 def decode(data: bytes, config: SecAggConfig, expected: tuple[type, ...]) -> object: ...
 def decode(data: bytes, config: SecAggConfig, expected: type | tuple[type, ...]) -> object:
     """Parse and fully validate ``data``; the result is one of the ``expected`` message types."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise MalformedMessage("message must be bytes")
-    data = bytes(data)
     expected = expected if isinstance(expected, tuple) else (expected,)
-    cls = _read_header(data, config)
-    if cls not in expected:
-        names = " or ".join(c.__name__ for c in expected)
-        raise OutOfOrder(f"got a message of type {cls.__name__} where {names} was expected")
-    reader = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
+    cls, reader = _open(data, config, expected)
     message = _DECODERS[cls](reader)
     reader.end()
     return message
@@ -309,13 +302,7 @@ def decode(data: bytes, config: SecAggConfig, expected: type | tuple[type, ...])
 
 def decode_packed_share_keys(data: bytes, config: SecAggConfig) -> PackedShareKeys:
     """Decode a ``ShareKeys`` message, with the same checks, into its packed server-side form."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise MalformedMessage("message must be bytes")
-    data = bytes(data)
-    cls = _read_header(data, config)
-    if cls is not ShareKeys:
-        raise OutOfOrder(f"got a message of type {cls.__name__} where ShareKeys was expected")
-    r = _Reader(data, len(MAGIC) + 4 + len(config.session_id), config)
+    _, r = _open(data, config, (ShareKeys,))
     sender = r.cid()
     size = bundle_size(config)
     recipients, blob = r.packed(size)
@@ -329,8 +316,9 @@ def _share_commitments_size(recipients: int) -> int:
     return (recipients + 1) * 2 * SHARE_COMMIT_BYTES
 
 
-def _read_header(data: bytes, config: SecAggConfig) -> type:
-    return read_header(data, MAGIC, WIRE_VERSION, _TYPES, config.session_id)
+def _open(data: object, config: SecAggConfig, expected: tuple[type, ...]
+          ) -> tuple[type, Reader[SecAggConfig]]:
+    return open_message(data, MAGIC, WIRE_VERSION, _TYPES, config, expected)
 
 
 _SIGNATURE = "signature (64 bytes in malicious mode, none otherwise)"
