@@ -1,4 +1,4 @@
-"""simulate_round's contract (DESIGN §2.3): result fields, stats keys, byte counts, argument checks."""
+"""simulate_round's contract (its docstring): result fields, stats keys, byte counts, argument checks."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_secagg_plus_with_the_finders_parameters(malicious: bool) -> None:
 
 
 def test_design_contract_with_nacl_signing_keys() -> None:
-    """DESIGN §2.3: malicious clients take a nacl SigningKey and the PKI as raw verify keys."""
+    """Malicious clients take a nacl SigningKey and the PKI as raw verify keys."""
     import nacl.signing
 
     from protocols import SecAggClient, SecAggServer
