@@ -216,7 +216,11 @@ def _dp_config(name: str) -> LocalDP | DistributedDP | None:
 
 def plot(runs: dict[str, History], path: Path, title: str) -> Path:
     """The figure of :func:`figure`, saved as a PNG at ``path``."""
-    fig = figure(runs, title)
+    return save_figure(figure(runs, title), path)
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (making its directory) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     _extra("matplotlib.pyplot").close(fig)

@@ -240,13 +240,9 @@ def figure(curves: dict[str, Curve], title: str) -> Figure:
 
 def plot(curves: dict[str, Curve], path: Path, title: str) -> Path:
     """:func:`figure`, saved as a PNG at ``path``."""
-    from .demo import _extra  # noqa: PLC0415
+    from .demo import save_figure  # noqa: PLC0415
 
-    fig = figure(curves, title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    _extra("matplotlib.pyplot").close(fig)
-    return path
+    return save_figure(figure(curves, title), path)
 
 
 def main(args: argparse.Namespace, setup: Setup, start: float) -> int:
