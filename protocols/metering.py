@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
 import numpy as np
+
+from secagg.errors import AbortError
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,42 @@ def round_stats(meter: Meter, stage_names: Iterable[str]) -> dict[str, Any]:
     )
     stats["stages"] = stages
     return stats
+
+
+class Responder(Protocol):
+    """A client state machine as the drivers run it."""
+
+    @property
+    def client_id(self) -> int: ...
+
+    def respond(self, message: bytes | None = None,
+                vector: np.ndarray | None = None) -> bytes: ...
+
+
+def run_client(client: Responder, name: str, msg: bytes | None, x: np.ndarray | None,
+               meter: Meter) -> bytes | None:
+    """One client's reply to ``msg`` in stage ``name``, timed and metered; a client that hits
+    an ``AbortError`` of its own goes silent (None), as a real one would."""
+    u = client.client_id
+    meter.down[name][u] = 0 if msg is None else len(msg)
+    start = time.perf_counter()
+    try:
+        reply = client.respond(msg, x)
+    except AbortError:
+        reply = None  # this client gives up: to the server it has dropped out
+    meter.client_s[name][u] = time.perf_counter() - start
+    meter.up[name][u] = 0 if reply is None else len(reply)
+    return reply
+
+
+def check_dropouts(dropouts: Mapping[Any, Collection[int]], names: Collection[str]
+                   ) -> dict[str, set[int]]:
+    """A driver's dropout schedule by stage name (stage enums or their names as keys);
+    ``ValueError`` for a stage the round does not have."""
+    out: dict[str, set[int]] = {}
+    for key, ids in dropouts.items():
+        name = key.value if isinstance(key, Enum) else key
+        if name not in names:
+            raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
+        out[name] = set(ids)
+    return out

@@ -6,16 +6,14 @@ The meter, the timer and the figures are the ones SecAgg's driver uses
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Mapping
 
 import numpy as np
 
 from protocols.metering import Meter as _Meter
-from protocols.metering import RoundResult, round_stats
+from protocols.metering import RoundResult, check_dropouts, round_stats, run_client
 from protocols.metering import timed as _timed
 from secagg.csprng import RandomSource
-from secagg.errors import AbortError
 
 from .client import LightSecAggClient
 from .config import LightSecAggConfig
@@ -39,7 +37,7 @@ def simulate_round(
     ``bytes_down_per_client``, and ``stages``), plus ``submask_bytes_up_per_client``: the sealed
     coded sub-masks, LightSecAgg's price, inside ``bytes_up_per_client``.
     """
-    drop = _check_dropouts(dropouts or {})
+    drop = check_dropouts(dropouts or {}, {s.value for s in STAGES})
     missing = set(config.client_ids) - set(inputs)
     if missing:
         raise ValueError(f"inputs missing for clients {sorted(missing)[:5]}")
@@ -50,7 +48,7 @@ def simulate_round(
     for stage in STAGES:
         name = stage.value
         for u in sorted(pending.keys() - drop.get(name, set())):
-            reply = _run_client(clients[u], stage, pending[u], inputs[u], meter)
+            reply = run_client(clients[u], name, pending[u], inputs[u], meter)
             if reply is not None:
                 _timed(meter.server_s, name, server.receive, u, reply)
         pending = dict(_timed(meter.server_s, name, server.close_stage))
@@ -59,32 +57,6 @@ def simulate_round(
     stats["submask_bytes_up_per_client"] = stats["stages"][Stage.SHARE_MASKS.value][
         "bytes_up_per_client"]
     return RoundResult(result, server.included, stats)
-
-
-def _run_client(
-    client: LightSecAggClient, stage: Stage, msg: bytes | None, x: np.ndarray, meter: _Meter
-) -> bytes | None:
-    name, u = stage.value, client.client_id
-    meter.down[name][u] = 0 if msg is None else len(msg)
-    seconds: dict[str, float] = defaultdict(float)
-    try:
-        reply = _timed(seconds, name, client.respond, msg, x)
-    except AbortError:
-        reply = None  # this client gives up: to the server it has dropped out
-    meter.client_s[name][u] = seconds[name]
-    meter.up[name][u] = 0 if reply is None else len(reply)
-    return reply
-
-
-def _check_dropouts(dropouts: Mapping[str, Collection[int]]) -> dict[str, set[int]]:
-    names = {s.value for s in STAGES}
-    out: dict[str, set[int]] = {}
-    for key, ids in dropouts.items():
-        name = key.value if isinstance(key, Stage) else key
-        if name not in names:
-            raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
-        out[name] = set(ids)
-    return out
 
 
 def warm_up() -> None:

@@ -1,22 +1,20 @@
 """``simulate_round``: every party of one round in this process, timed and metered.
 
-The only module of ``protocols`` that reads a clock: it times each party's work per stage with
-``time.perf_counter`` and counts the bytes each client sends and receives. A client that hits an
-``AbortError`` of its own (too few live neighbours) goes silent, as a real one would.
+Each party's work per stage is timed and each client's bytes counted by
+:mod:`protocols.metering` (the one module of ``protocols`` that reads a clock). A client that
+hits an ``AbortError`` of its own (too few live neighbours) goes silent, as a real one would.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
 from protocols.metering import Meter as _Meter
-from protocols.metering import RoundResult, round_stats
+from protocols.metering import RoundResult, check_dropouts, round_stats, run_client
 from protocols.metering import timed as _timed
 from secagg.csprng import RandomSource
-from secagg.errors import AbortError
 from secagg.keys import SigningKeyPair
 
 from .client import SecAggClient
@@ -48,7 +46,7 @@ def simulate_round(
     Stats: per stage, means over the clients that ran that stage; for the whole round, means
     over every client that ran any stage (a client's seconds and bytes summed over stages).
     """
-    drop = _check_dropouts(config, dropouts or {})
+    drop = check_dropouts(dropouts or {}, {s.value for s in stages_of(flow_of(config))})
     if not callable(inputs):
         missing = set(config.client_ids) - set(inputs)
         if missing:
@@ -69,7 +67,8 @@ def simulate_round(
                 progress(name, i, len(order))
             if u in silent:
                 continue
-            reply = _run_client(client, stage, msg, input_of, meter)
+            x = input_of(u) if client.wants_input else None  # made outside the client's clock
+            reply = run_client(client, name, msg, x, meter)
             if reply is not None:
                 _timed(meter.server_s, name, server.receive, u, reply)
         out = _timed(meter.server_s, name, server.close_stage)
@@ -94,39 +93,6 @@ def _make_parties(
         u: SecAggClient(config, u, signing[u], verify, rng=rng) for u in config.client_ids
     }
     return SecAggServer(config, verify), clients
-
-
-def _run_client(
-    client: SecAggClient,
-    stage: Stage,
-    msg: bytes | None,
-    input_of: Callable[[int], np.ndarray],
-    meter: _Meter,
-) -> bytes | None:
-    name, u = stage.value, client.client_id
-    meter.down[name][u] = 0 if msg is None else len(msg)
-    x = input_of(u) if client.wants_input else None  # made outside the client's clock
-    start = time.perf_counter()
-    try:
-        reply = client.respond(msg, x)
-    except AbortError:
-        reply = None  # this client gives up: to the server it has dropped out
-    meter.client_s[name][u] = time.perf_counter() - start
-    meter.up[name][u] = 0 if reply is None else len(reply)
-    return reply
-
-
-def _check_dropouts(
-    config: SecAggConfig, dropouts: Mapping[str, Collection[int]]
-) -> dict[str, set[int]]:
-    names = {s.value for s in stages_of(flow_of(config))}
-    out: dict[str, set[int]] = {}
-    for key, ids in dropouts.items():
-        name = key.value if isinstance(key, Stage) else key
-        if name not in names:
-            raise ValueError(f"unknown stage {key!r} in dropouts; stages are {sorted(names)}")
-        out[name] = set(ids)
-    return out
 
 
 def warm_up(modulus_bits: int = 32) -> None:
