@@ -38,14 +38,27 @@ from .config import SecAggConfig
 
 
 class NeighborGraph:
-    """Read-only adjacency: ``neighbors(u)`` excludes u, ``closed(u)`` includes it."""
+    """Read-only adjacency: ``neighbors(u)`` excludes u, ``closed(u)`` includes it.
 
-    __slots__ = ("_adj", "_ids", "_complete", "_all")
+    Three forms: complete (``adjacency`` None), an explicit ``adjacency`` dict, or a Harary ring
+    (``harary``), which holds only the shuffled ring and derives each neighbourhood on demand,
+    so a SecAgg+ graph costs O(n) memory instead of n frozensets of k ids.
+    """
 
-    def __init__(self, ids: Sequence[int], adjacency: dict[int, frozenset[int]] | None) -> None:
+    __slots__ = ("_adj", "_ids", "_complete", "_all", "_harary")
+
+    def __init__(
+        self,
+        ids: Sequence[int],
+        adjacency: dict[int, frozenset[int]] | None,
+        *,
+        harary: _HararyRing | None = None,
+    ) -> None:
         self._ids = tuple(ids)
-        self._all = frozenset(ids)
-        self._complete = adjacency is None
+        self._harary = harary
+        self._all = frozenset() if harary is not None else frozenset(ids)
+        self._complete = adjacency is None and harary is None
+        # complete or Harary: a cache of neighbourhoods; explicit: the adjacency itself
         self._adj: dict[int, frozenset[int]] = {} if adjacency is None else adjacency
 
     @property
@@ -55,14 +68,24 @@ class NeighborGraph:
 
     def neighbors(self, u: int) -> frozenset[int]:
         """The clients u masks with and shares its secrets to (u itself excluded)."""
+        got = self._adj.get(u)
+        if got is not None:
+            return got
+        if self._harary is not None:
+            return self._cache(u, self._harary.neighbors(u))
         if u not in self._all:
             raise KeyError(u)
         if self._complete:
-            got = self._adj.get(u)
-            if got is None:
-                got = self._adj[u] = self._all - {u}
-            return got
+            return self._cache(u, self._all - {u})
         return self._adj[u]
+
+    def _cache(self, u: int, nbrs: frozenset[int]) -> frozenset[int]:
+        """Keep a derived neighbourhood; the Harary cache is emptied when full, so it stays
+        bounded (clearing is O(1) amortised and safe under concurrent callers)."""
+        if self._harary is not None and len(self._adj) >= _NEIGHBOR_CACHE:
+            self._adj.clear()
+        self._adj[u] = nbrs
+        return nbrs
 
     def closed(self, u: int) -> frozenset[int]:
         """N[u] = N(u) ∪ {u}: every holder of a share of u's secrets."""
@@ -82,7 +105,7 @@ class NeighborGraph:
             start = todo_nodes.pop()
             part, todo = {start}, [start]
             while todo:
-                for v in self._adj[todo.pop()] & todo_nodes:
+                for v in _unvisited(self.neighbors(todo.pop()), todo_nodes):
                     todo_nodes.discard(v)
                     part.add(v)
                     todo.append(v)
@@ -92,6 +115,63 @@ class NeighborGraph:
     def connected(self, nodes: frozenset[int]) -> bool:
         """Whether the graph restricted to ``nodes`` is connected (see :meth:`components`)."""
         return len(self.components(nodes)) <= 1
+
+
+def _unvisited(nbrs: frozenset[int], todo: set[int]) -> list[int]:
+    """The neighbours still in ``todo``, found by k lookups: ``nbrs & todo`` would walk todo's
+    table once todo holds fewer than k ids, and that table never shrinks as the walk empties it
+    (~100 µs per node at n = 1e5)."""
+    return [v for v in nbrs if v in todo]
+
+
+_NEIGHBOR_CACHE = 4096  # Harary neighbourhoods kept per graph (~10 MB at k = 46)
+
+
+class _HararyRing:
+    """H_{k,n} over the shuffled ring, by position: O(n) to hold, O(k) per neighbourhood.
+
+    Gives exactly the adjacency of :func:`harary_edges` mapped through the ring, without
+    building its n·k/2 edges.
+    """
+
+    __slots__ = ("_ring", "_pos", "_n", "_offsets", "_odd_odd")
+
+    def __init__(self, ring: Sequence[int], k: int) -> None:
+        n = len(ring)
+        _check_degree(k, n)
+        self._ring = tuple(ring)
+        self._pos = {u: i for i, u in enumerate(self._ring)}
+        self._n = n
+        self._offsets = _offsets(k, n)
+        self._odd_odd = k % 2 == 1 and n % 2 == 1
+
+    def neighbors(self, u: int) -> frozenset[int]:
+        """The ids at the ring positions joined to u's (KeyError if u is not on the ring)."""
+        i, n, ring = self._pos[u], self._n, self._ring
+        near = [ring[(i + d) % n] for d in self._offsets]
+        if self._odd_odd:
+            near.extend(ring[j] for j in _odd_partners(i, n))
+        return frozenset(near)
+
+
+def _offsets(k: int, n: int) -> tuple[int, ...]:
+    """The ring offsets every position is joined by: ±1 … ±⌊k/2⌋, plus n/2 for odd k and even n
+    (taken mod n and deduplicated, so offsets that wrap onto one position count once)."""
+    steps = {d % n for step in range(1, k // 2 + 1) for d in (step, -step)}
+    if k % 2 == 1 and n % 2 == 0:
+        steps.add(n // 2)
+    return tuple(sorted(steps - {0}))
+
+
+def _odd_partners(i: int, n: int) -> list[int]:
+    """Diametric partners of position i for odd k and odd n: Harary joins i ~ i + (n+1)/2 for
+    0 <= i <= (n-1)/2, so i is the low end of one such edge, the high end of one, or (i = 0) both."""
+    half, reach = (n - 1) // 2, (n + 1) // 2
+    ends = [(i + reach) % n] if i <= half else []
+    low = (i - reach) % n
+    if low <= half:
+        ends.append(low)
+    return [j for j in ends if j != i]
 
 
 GRAPH_NONCE_BYTES = 16
@@ -149,11 +229,7 @@ def _build(ids: tuple[int, ...], k: int | None, session_id: bytes, seed: bytes) 
     if k is None or k >= n - 1:
         return NeighborGraph(ids, None)
     ring = shuffled_ids(ids, seed, session_id)
-    adjacency: dict[int, set[int]] = {u: set() for u in ids}
-    for i, j in harary_edges(k, n):
-        adjacency[ring[i]].add(ring[j])
-        adjacency[ring[j]].add(ring[i])
-    return NeighborGraph(ids, {u: frozenset(vs) for u, vs in adjacency.items()})
+    return NeighborGraph(ids, None, harary=_HararyRing(ring, k))
 
 
 def survivor_component(
@@ -193,8 +269,7 @@ def shuffled_ids(ids: Sequence[int], seed: bytes, session_id: bytes | None = Non
 
 def harary_edges(k: int, n: int) -> set[tuple[int, int]]:
     """Edges (i, j), i < j, of the Harary graph H_{k,n} on ring positions 0..n-1."""
-    if not 1 <= k < n:
-        raise ValueError(f"Harary degree k must be in [1, n-1], got k={k}, n={n}")
+    _check_degree(k, n)
     edges: set[tuple[int, int]] = set()
 
     def add(i: int, j: int) -> None:
@@ -213,3 +288,9 @@ def harary_edges(k: int, n: int) -> set[tuple[int, int]]:
             for i in range((n - 1) // 2 + 1):
                 add(i, i + (n + 1) // 2)
     return edges
+
+
+def _check_degree(k: int, n: int) -> None:
+    """Reject a Harary degree outside [1, n-1] (H_{k,n} is undefined there)."""
+    if not 1 <= k < n:
+        raise ValueError(f"Harary degree k must be in [1, n-1], got k={k}, n={n}")
