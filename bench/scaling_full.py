@@ -3,8 +3,10 @@ clients, m = 10,000 values, 10 % dropout, the parameter finder's (k, t), one gro
 
 Each point is a whole simulated round (``simulate_round`` with inputs made lazily from a
 seeded generator, one per client, and checked: the result must equal the sum of the survivors'
-inputs, made again). It runs in a child process of its own, so its peak memory (``ru_maxrss``)
-is its own; the estimated peak is printed before the point starts, and a point whose estimate
+inputs, made again). The server runs in the point's process, the clients in ``--processes``
+worker processes (``protocols.pool.ClientPool``: one per CPU by default, 0 for none), started
+before the clock. Each point runs in a child process of its own, so its peak memory
+(``ru_maxrss``, plus each worker's) is its own; the estimated peak is printed before the point starts, and a point whose estimate
 exceeds ``--max-mem-gib`` is skipped with the reason. Progress: one line per stage of each round
 (with the share of clients done on a terminal). Written to ``--out``: ``large.json`` (rows,
 machine, command), ``large.md`` and ``large.png`` (download per client and round time vs n).
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import machine_info, machine_line
+from protocols.pool import default_processes
 
 #: (n, m, dropout) of the large rounds.
 POINTS: list[tuple[int, int, float]] = [(1_000, 10_000, 0.1), (10_000, 10_000, 0.1),
@@ -59,8 +62,12 @@ def _input(u: int, m: int) -> np.ndarray:
     return np.random.default_rng([_SEED, u]).integers(0, 1000, m, dtype=np.uint32)
 
 
-def run_point(n: int, m: int, rate: float, progress: bool = True) -> dict[str, Any]:
-    """One large round in this process; its row (exactness checked, AssertionError if not)."""
+def run_point(n: int, m: int, rate: float, progress: bool = True,
+              processes: int = 0) -> dict[str, Any]:
+    """One large round, the server in this process and the clients in ``processes`` worker
+    processes (0: all in this one); its row (exactness checked, AssertionError if not). The
+    workers start and load their kernels before the clock runs, as ``warm_up`` does here."""
+    from protocols.pool import ClientPool
     from protocols.secagg.simulate import simulate_round, warm_up
 
     warm_up()
@@ -68,9 +75,16 @@ def run_point(n: int, m: int, rate: float, progress: bool = True) -> dict[str, A
     gen = np.random.default_rng([_SEED, n])
     drop = gen.choice(cfg.client_ids, int(rate * n), replace=False).tolist()
     report = _Stages(n) if progress else None
-    t0 = time.perf_counter()
-    res = simulate_round(cfg, lambda u: _input(u, m), {"masked_input": drop}, progress=report)
-    wall = time.perf_counter() - t0
+    pool = ClientPool(processes) if processes else None
+    try:
+        t0 = time.perf_counter()
+        res = simulate_round(cfg, lambda u: _input(u, m), {"masked_input": drop},
+                             progress=report, pool=pool)
+        wall = time.perf_counter() - t0
+        workers_peak = pool.peak_rss() if pool is not None else 0
+    finally:
+        if pool is not None:
+            pool.close()
     want = np.zeros(m, dtype=np.uint32)
     for u in sorted(res.included):
         want += _input(u, m)
@@ -82,8 +96,9 @@ def run_point(n: int, m: int, rate: float, progress: bool = True) -> dict[str, A
             "server_s": st["server_s"], "client_mean_s": st["client_mean_s"],
             "client_max_s": st["client_max_s"], "bytes_up_per_client": st["bytes_up_per_client"],
             "bytes_down_per_client": st["bytes_down_per_client"],
-            "stages": st["stages"],
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "stages": st["stages"], "processes": processes,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            + workers_peak}
 
 
 class _Stages:
@@ -100,9 +115,9 @@ class _Stages:
             print(f"\r  n={self.n} {stage}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
 
-def _run_isolated(n: int, m: int, rate: float) -> dict[str, Any]:
+def _run_isolated(n: int, m: int, rate: float, processes: int) -> dict[str, Any]:
     """The point in a child process (its own peak memory); its stage lines pass through."""
-    cmd = [sys.executable, "-m", "bench.scaling_full", "--one", f"{n},{m},{rate}"]
+    cmd = [sys.executable, "-m", "bench.scaling_full", "--one", f"{n},{m},{rate},{processes}"]
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None
         row = None
@@ -118,6 +133,7 @@ def _run_isolated(n: int, m: int, rate: float) -> dict[str, Any]:
 
 def run_large(out: Path, *, max_mem_gib: float = 16.0, dry_run: bool = False,
               isolated: bool = True, points: list[tuple[int, int, float]] | None = None,
+              processes: int | None = None,
               command: str = "python -m bench.scaling_full") -> list[dict[str, Any]]:
     """Every large point in order of n, with its estimate first; writes the files to ``out``."""
     rows, skipped = [], []
@@ -131,7 +147,8 @@ def run_large(out: Path, *, max_mem_gib: float = 16.0, dry_run: bool = False,
         print(("would run " if dry_run else "running ") + head, flush=True)
         if dry_run:
             continue
-        row = _run_isolated(n, m, rate) if isolated else run_point(n, m, rate)
+        procs = default_processes() if processes is None else processes
+        row = _run_isolated(n, m, rate, procs) if isolated else run_point(n, m, rate, True, procs)
         row["estimate_bytes"] = need
         rows.append(row)
         print(f"  done: {row['wall_s']:.1f} s whole round, server {row['server_s']:.1f} s, peak "
@@ -162,17 +179,20 @@ def summary(meta: dict[str, Any]) -> str:
         "# Large SecAgg+ rounds", "",
         f"Command: `{meta['command']}` ({meta['date']}).", "",
         f"Machine: {meta['machine_line']}.", "",
-        "One process simulates every party; inputs are made when a client masks and dropped "
-        "after; each result was checked against the sum of the survivors' inputs. Peak = the "
-        "round's own process (`ru_maxrss`). Download and upload are means per client over the "
-        "whole round.", "",
-        "| n | m | dropout | k | t | whole round s | server s | client mean ms | peak GiB "
-        "| estimate GiB | down B/client | down / first | up B/client |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "The server runs in the round's process and the clients in `processes` worker "
+        "processes (`protocols.pool.ClientPool`, started before the clock; 0: every party in "
+        "one process), exchanging only the protocol's bytes. Inputs are made when a client "
+        "masks and dropped after; each result was checked against the sum of the survivors' "
+        "inputs. Peak = the round's process plus each worker's peak (`ru_maxrss`; the sum bounds "
+        "the real peak). Download and upload are means per client over the whole round.", "",
+        "| n | m | dropout | k | t | processes | whole round s | server s | client mean ms "
+        "| peak GiB | estimate GiB | down B/client | down / first | up B/client |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['n']} | {r['dim']} | {r['dropout']} | {r['k']} | {r['t']} | {r['wall_s']:.1f} "
+            f"| {r['n']} | {r['dim']} | {r['dropout']} | {r['k']} | {r['t']} "
+            f"| {r.get('processes', 0)} | {r['wall_s']:.1f} "
             f"| {r['server_s']:.1f} | {1000 * r['client_mean_s']:.2f} "
             f"| {r['peak_rss_bytes'] / GIB:.2f} | {r['estimate_bytes'] / GIB:.2f} "
             f"| {r['bytes_down_per_client']:.0f} | {r['bytes_down_per_client'] / base:.2f} "
@@ -198,7 +218,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, machine: str) -> None:
     left.legend()
     right.loglog(ns, [r["wall_s"] for r in rows], "o-", label="whole round")
     right.loglog(ns, [r["server_s"] for r in rows], "s--", label="server")
-    right.set(xlabel="clients n", ylabel="seconds", title="time (one process)")
+    right.set(xlabel="clients n", ylabel="seconds", title="time")
     right.legend()
     fig.suptitle(f"SecAgg+, m = {rows[0]['dim']}, {rows[0]['dropout']:.0%} dropout — {machine}",
                  fontsize=8)
@@ -216,15 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-mem-gib", type=float, default=16.0,
                    help="skip points whose estimated peak exceeds this (default 16)")
     p.add_argument("--dry-run", action="store_true", help="print the points and estimates only")
+    p.add_argument("--processes", type=int, default=None,
+                   help="worker processes for the clients (default: one per CPU; 0: the clients "
+                        "run in the server's process)")
     p.add_argument("--one", help=argparse.SUPPRESS)  # n,m,rate: one point, row on stdout
     a = p.parse_args(argv)
     if a.one:
-        n, m, rate = a.one.split(",")
-        row = run_point(int(n), int(m), float(rate))
+        n, m, rate, procs = a.one.split(",")
+        row = run_point(int(n), int(m), float(rate), processes=int(procs))
         print(_ROW_TAG + json.dumps(row), flush=True)
         return 0
     command = "python -m bench.scaling_full " + " ".join(sys.argv[1:] if argv is None else argv)
-    run_large(a.out, max_mem_gib=a.max_mem_gib, dry_run=a.dry_run, command=command.strip())
+    run_large(a.out, max_mem_gib=a.max_mem_gib, dry_run=a.dry_run, processes=a.processes,
+              command=command.strip())
     return 0
 
 

@@ -11,8 +11,10 @@
 
 What they share lives here once: :mod:`protocols.wire` (the framing of every codec),
 :mod:`protocols.checks` (id, byte-string and config checks), :mod:`protocols.metering` (the
-in-process drivers' meters and ``RoundResult``) and :mod:`protocols.peers` (per-peer key
-agreement).
+in-process drivers' meters and ``RoundResult``), :mod:`protocols.peers` (per-peer key
+agreement) and :mod:`protocols.pool` (``ClientPool``: a simulated round's clients in worker
+processes, ``simulate_round(..., pool=pool)``). The state machines do no I/O and keep no time;
+only the simulation drivers' meters and pool do.
 """
 
 from secagg.errors import (
@@ -37,6 +39,7 @@ from .paillier import (
     PaillierServer,
     aggregate_paillier,
 )
+from .pool import ClientPool, WorkerError
 from .secagg import (
     Flow,
     GraphParameters,
@@ -55,6 +58,7 @@ from .secagg import (
 __all__ = [
     "AbortError",
     "AuthenticationError",
+    "ClientPool",
     "ConfigError",
     "Flow",
     "GraphParameters",
@@ -75,6 +79,7 @@ __all__ = [
     "SecAggError",
     "SecAggServer",
     "Stage",
+    "WorkerError",
     "WrongSession",
     "aggregate_paillier",
     "find_parameters",

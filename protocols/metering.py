@@ -36,6 +36,12 @@ class Meter:
     up: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
     down: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
 
+    def record(self, name: str, u: int, down: int, reply: bytes | None, secs: float) -> None:
+        """Client u's seconds and bytes in stage ``name`` (a silent reply sends 0 bytes)."""
+        self.down[name][u] = down
+        self.client_s[name][u] = secs
+        self.up[name][u] = 0 if reply is None else len(reply)
+
 
 def timed(bucket: dict[str, float], name: str, fn: Any, *args: Any) -> Any:
     """Run ``fn(*args)``, adding its seconds to ``bucket[name]``."""
@@ -94,19 +100,24 @@ class Responder(Protocol):
                 vector: np.ndarray | None = None) -> bytes: ...
 
 
-def run_client(client: Responder, name: str, msg: bytes | None, x: np.ndarray | None,
-               meter: Meter) -> bytes | None:
-    """One client's reply to ``msg`` in stage ``name``, timed and metered; a client that hits
-    an ``AbortError`` of its own goes silent (None), as a real one would."""
-    u = client.client_id
-    meter.down[name][u] = 0 if msg is None else len(msg)
+def respond_timed(client: Responder, msg: bytes | None, x: np.ndarray | None
+                  ) -> tuple[bytes | None, float]:
+    """A client's reply to ``msg`` and the seconds it took; a client that hits an
+    ``AbortError`` of its own goes silent (None), as a real one would."""
     start = time.perf_counter()
     try:
         reply = client.respond(msg, x)
     except AbortError:
         reply = None  # this client gives up: to the server it has dropped out
-    meter.client_s[name][u] = time.perf_counter() - start
-    meter.up[name][u] = 0 if reply is None else len(reply)
+    return reply, time.perf_counter() - start
+
+
+def run_client(client: Responder, name: str, msg: bytes | None, x: np.ndarray | None,
+               meter: Meter) -> bytes | None:
+    """One client's reply to ``msg`` in stage ``name`` (see :func:`respond_timed`), timed and
+    metered."""
+    reply, secs = respond_timed(client, msg, x)
+    meter.record(name, client.client_id, 0 if msg is None else len(msg), reply, secs)
     return reply
 
 

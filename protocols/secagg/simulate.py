@@ -7,13 +7,14 @@ hits an ``AbortError`` of its own (too few live neighbours) goes silent, as a re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 
 import numpy as np
 
 from protocols.metering import Meter as _Meter
-from protocols.metering import RoundResult, check_dropouts, round_stats, run_client
+from protocols.metering import RoundResult, check_dropouts, respond_timed, round_stats
 from protocols.metering import timed as _timed
+from protocols.pool import ClientPool
 from secagg.csprng import RandomSource
 from secagg.keys import SigningKeyPair
 
@@ -30,6 +31,7 @@ def simulate_round(
     *,
     rng: RandomSource | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    pool: ClientPool | None = None,
 ) -> RoundResult:
     """Run one round; ``dropouts[stage]`` go silent before sending that stage's message.
 
@@ -38,6 +40,11 @@ def simulate_round(
     the sum by calling it again for ``RoundResult.included``). The driver streams: a client is
     made when the round starts, each server message is dropped once delivered, and a client is
     dropped when it is done or silent, so memory beyond the server is O(n·k) and one vector.
+
+    ``pool`` runs the clients in its worker processes (the server stays here and gets their
+    replies as they come; this process makes each vector and sends it with the masked-input
+    message); ``rng`` must then be None (each worker draws from its own CSPRNG). Client seconds
+    are measured in the workers, as without a pool.
 
     ``progress(stage, done, total)``, if given, is called about every 2 % of a stage's clients
     and once when the stage closes (``done == total``).
@@ -51,48 +58,78 @@ def simulate_round(
         missing = set(config.client_ids) - set(inputs)
         if missing:
             raise ValueError(f"inputs missing for clients {sorted(missing)[:5]}")
-    input_of = inputs if callable(inputs) else inputs.__getitem__
-    server, clients = _make_parties(config, rng)
+    runner = _InProcess(config, inputs, rng) if pool is None else _Pooled(config, inputs, rng, pool)
+    server = SecAggServer(config, runner.verify_keys)
     meter = _Meter()
     pending: dict[int, bytes | None] = dict.fromkeys(config.client_ids)
     for stage in stages_of(flow_of(config)):
         name = stage.value
         silent = drop.get(name, set())
-        order = sorted(pending)
-        every = max(1, len(order) // 50)
-        for i, u in enumerate(order):
+        tasks = [(u, pending[u]) for u in sorted(pending) if u not in silent]
+        every, done = max(1, len(pending) // 50), 0
+        for u, reply, secs in runner.run(name, tasks):
             msg = pending.pop(u)
-            client = clients.pop(u) if u in silent else clients[u]
-            if progress is not None and i % every == 0:
-                progress(name, i, len(order))
-            if u in silent:
-                continue
-            x = input_of(u) if client.wants_input else None  # made outside the client's clock
-            reply = run_client(client, name, msg, x, meter)
+            meter.record(name, u, 0 if msg is None else len(msg), reply, secs)
             if reply is not None:
                 _timed(meter.server_s, name, server.receive, u, reply)
+            done += 1
+            if progress is not None and done % every == 0:
+                progress(name, done, len(tasks))
         out = _timed(meter.server_s, name, server.close_stage)
         if progress is not None:
-            progress(name, len(order), len(order))
-        for u in clients.keys() - out.keys():  # done, or given up: never addressed again
-            del clients[u]
+            progress(name, len(tasks), len(tasks))
         pending = dict(out)
     result = _timed(meter.server_s, Stage.UNMASKING.value, server.result)
     return RoundResult(result, server.included, round_stats(meter, [s.value for s in stages_of(flow_of(config))]))
 
 
-def _make_parties(
-    config: SecAggConfig, rng: RandomSource | None
-) -> tuple[SecAggServer, dict[int, SecAggClient]]:
-    signing: dict[int, SigningKeyPair | None] = dict.fromkeys(config.client_ids)
-    verify = None
-    if config.malicious:
-        signing = {u: SigningKeyPair.generate(rng) for u in config.client_ids}
-        verify = {u: k.verify_key_bytes for u, k in signing.items()}  # type: ignore[union-attr]
-    clients = {
-        u: SecAggClient(config, u, signing[u], verify, rng=rng) for u in config.client_ids
-    }
-    return SecAggServer(config, verify), clients
+class _InProcess:
+    """Every client in this process, run one after another; the vector is made outside the
+    client's clock, and a client is dropped once it is silent or done."""
+
+    def __init__(self, config: SecAggConfig,
+                 inputs: Mapping[int, np.ndarray] | Callable[[int], np.ndarray],
+                 rng: RandomSource | None) -> None:
+        signing: dict[int, SigningKeyPair | None] = dict.fromkeys(config.client_ids)
+        self.verify_keys: dict[int, bytes] | None = None
+        if config.malicious:
+            signing = {u: SigningKeyPair.generate(rng) for u in config.client_ids}
+            self.verify_keys = {u: k.verify_key_bytes for u, k in signing.items()}  # type: ignore[union-attr]
+        self._clients = {u: SecAggClient(config, u, signing[u], self.verify_keys, rng=rng)
+                         for u in config.client_ids}
+        self._input = inputs if callable(inputs) else inputs.__getitem__
+
+    def run(self, name: str, tasks: list[tuple[int, bytes | None]]
+            ) -> Iterator[tuple[int, bytes | None, float]]:
+        addressed = {u for u, _ in tasks}
+        for u in self._clients.keys() - addressed:  # silent or done: never addressed again
+            del self._clients[u]
+        for u, msg in tasks:
+            client = self._clients[u]
+            x = self._input(u) if client.wants_input else None
+            reply, secs = respond_timed(client, msg, x)
+            yield u, reply, secs
+
+
+class _Pooled:
+    """The clients in a :class:`ClientPool`'s workers; the driver makes each vector and sends it
+    with that client's masked-input message."""
+
+    def __init__(self, config: SecAggConfig,
+                 inputs: Mapping[int, np.ndarray] | Callable[[int], np.ndarray],
+                 rng: RandomSource | None, pool: ClientPool) -> None:
+        if rng is not None:
+            raise ValueError("a pool's clients draw from their workers' CSPRNG: pass rng=None")
+        self._pool = pool
+        self._input = inputs if callable(inputs) else inputs.__getitem__
+        pool.open_round("secagg", config)
+        self.verify_keys = pool.verify_keys
+
+    def run(self, name: str, tasks: list[tuple[int, bytes | None]]
+            ) -> Iterator[tuple[int, bytes | None, float]]:
+        masking = name == Stage.MASKED_INPUT.value
+        return self._pool.run_stage(
+            [(u, msg, self._input(u) if masking else None) for u, msg in tasks])
 
 
 def warm_up(modulus_bits: int = 32) -> None:

@@ -15,7 +15,7 @@ def tiny(monkeypatch):
     monkeypatch.setattr(scaling_full, "POINTS", TINY)
     # in this process (the real run gives each point a child of its own, for its peak memory)
     monkeypatch.setattr(scaling_full, "_run_isolated",
-                        lambda n, m, rate: scaling_full.run_point(n, m, rate))
+                        lambda n, m, rate, procs: scaling_full.run_point(n, m, rate))
 
 
 @pytest.mark.slow  # the whole --full path: the tiny grid, its plots and primitives too (~10 s)
