@@ -13,9 +13,30 @@ from . import labels
 
 MIN_SESSION_ID_BYTES = 16
 
+#: ``label ‖ version ‖ len(session) ‖ session`` per checked (label, session): public bytes, built
+#: (and validated) once per round instead of once per derivation. Bounded: cleared when full.
+_PREFIXES: dict[tuple[bytes, bytes], bytes] = {}
+_PREFIXES_MAX = 256
+#: SHA-256 is stateless as an HKDF parameter: one instance serves every derivation.
+_SHA256 = hashes.SHA256()
 
-def build_info(label: bytes, session_id: bytes, context: bytes = b"") -> bytes:
-    """Return the HKDF ``info`` string that binds label, version, session and context."""
+
+def info_prefix(label: bytes, session_id: bytes) -> bytes:
+    """``build_info(label, session_id)``: the part of every ``info`` before the context."""
+    key = (label, session_id)
+    try:
+        got = _PREFIXES.get(key)
+    except TypeError:  # an unhashable session id (bytearray, memoryview): nothing to cache
+        return _build_prefix(label, session_id)
+    if got is None:
+        got = _build_prefix(label, session_id)
+        if len(_PREFIXES) >= _PREFIXES_MAX:
+            _PREFIXES.clear()
+        _PREFIXES[(bytes(label), bytes(session_id))] = got
+    return got
+
+
+def _build_prefix(label: bytes, session_id: bytes) -> bytes:
     if label not in labels.ALL:
         raise ValueError(f"unknown KDF label {label!r}: add it to secagg.labels")
     if len(session_id) < MIN_SESSION_ID_BYTES:
@@ -27,9 +48,14 @@ def build_info(label: bytes, session_id: bytes, context: bytes = b"") -> bytes:
             labels.VERSION.to_bytes(2, "big"),
             len(session_id).to_bytes(2, "big"),
             session_id,
-            context,
         )
     )
+
+
+def build_info(label: bytes, session_id: bytes, context: bytes = b"") -> bytes:
+    """Return the HKDF ``info`` string that binds label, version, session and context."""
+    prefix = info_prefix(label, session_id)
+    return prefix + context if context else prefix
 
 
 def derive(
@@ -41,7 +67,7 @@ def derive(
 
 def hkdf_sha256(ikm: bytes, info: bytes, length: int, salt: bytes | None = None) -> bytes:
     """Raw RFC 5869 HKDF-SHA256 (lower layer: use :func:`derive`, which adds the context)."""
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+    return HKDF(algorithm=_SHA256, length=length, salt=salt, info=info).derive(ikm)
 
 
 def pair_context(u: int, v: int) -> bytes:

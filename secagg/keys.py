@@ -128,8 +128,9 @@ def pairwise_seeds(
     (the same RFC 7748 X25519), which releases the GIL, so worker threads derive seeds in
     parallel; the KDF prefix is built once.
     """
-    prefix = kdf.build_info(labels.PAIRWISE_SEED, session_id)
+    prefix = kdf.info_prefix(labels.PAIRWISE_SEED, session_id)
     scalar = private.private_bytes()
+    scalarmult, hkdf, pair = nacl.bindings.crypto_scalarmult, kdf.hkdf_sha256, kdf.pair_context
     out = []
     for peer_id, peer_public in peers:
         if self_id == peer_id:
@@ -137,10 +138,10 @@ def pairwise_seeds(
         if not isinstance(peer_public, bytes) or len(peer_public) != KEY_BYTES:
             raise ProtocolViolation("mask-agreement public key must be 32 bytes")
         try:
-            shared = nacl.bindings.crypto_scalarmult(scalar, peer_public)
+            shared = scalarmult(scalar, peer_public)
         except nacl.exceptions.RuntimeError as exc:  # libsodium refuses small-order points
             raise ProtocolViolation("peer mask-agreement key is a low-order point") from exc
-        out.append(kdf.hkdf_sha256(shared, prefix + kdf.pair_context(self_id, peer_id), 32))
+        out.append(hkdf(shared, prefix + pair(self_id, peer_id), 32))
     return out
 
 
@@ -164,6 +165,18 @@ class BoxKeyPair(_Secret):
             raise ProtocolViolation("encryption public key must be 32 bytes")
         try:
             return nacl.public.Box(self._sk, nacl.public.PublicKey(peer_public))
+        except nacl.exceptions.RuntimeError as exc:  # libsodium refuses small-order points
+            raise ProtocolViolation("peer encryption key is a low-order point") from exc
+
+    def shared_key(self, peer_public: bytes) -> bytes:
+        """``self.box(peer_public).shared_key()``: the Box's precomputed key (libsodium's
+        ``crypto_box_beforenm``), with the same checks, without building the Box objects."""
+        if len(peer_public) != KEY_BYTES:
+            raise ProtocolViolation("encryption public key must be 32 bytes")
+        if not isinstance(peer_public, bytes):  # as nacl.public.PublicKey refuses it
+            raise nacl.exceptions.TypeError("PublicKey must be created from 32 bytes")
+        try:
+            return nacl.bindings.crypto_box_beforenm(peer_public, bytes(self._sk))
         except nacl.exceptions.RuntimeError as exc:  # libsodium refuses small-order points
             raise ProtocolViolation("peer encryption key is a low-order point") from exc
 

@@ -9,6 +9,7 @@ release the GIL), at the cost of one full-length vector per thread.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -57,7 +58,7 @@ def accumulate_masks(
     # update_into needs 15 bytes of room past the data: give the one reused buffer 16 extra bytes
     # so every keystream chunk lands in place, block-aligned, with no tail copy.
     raw = np.empty(chunk * dtype.itemsize + prg.BLOCK_BYTES, dtype=np.uint8)
-    zeros = np.zeros(chunk * dtype.itemsize, dtype=np.uint8)
+    zeros = _zero_source(chunk * dtype.itemsize)
     pairs = list(zip(streams, sign_list, strict=True))
     add = kernels.accumulate_words
     for lo in range(0, acc.shape[0], chunk):
@@ -72,6 +73,21 @@ def accumulate_masks(
         if reduce:
             kernels.mask_inplace(part, mask)
     return acc
+
+
+_ZERO_SOURCE = np.zeros(0, dtype=np.uint8)
+
+
+def _zero_source(nbytes: int) -> np.ndarray:
+    """At least ``nbytes`` read-only zero bytes (the CTR input: output = keystream), made once
+    per process rather than once per call: a fresh 128 KiB buffer costs page faults each time."""
+    global _ZERO_SOURCE
+    zeros = _ZERO_SOURCE
+    if zeros.shape[0] < nbytes:
+        zeros = np.zeros(max(nbytes, CHUNK_BYTES), dtype=np.uint8)
+        zeros.flags.writeable = False
+        _ZERO_SOURCE = zeros
+    return zeros
 
 
 def accumulate_mask_jobs(
@@ -147,11 +163,19 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def parallel_map(fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None) -> list[R]:
+def parallel_map(
+    fn: Callable[[T], R], items: Sequence[T], *, workers: int | None = None,
+    min_per_thread: int = 2,
+) -> list[R]:
     """``[fn(x) for x in items]`` spread over the mask threads (for work that releases the GIL,
-    such as libsodium's X25519); the calling thread takes the first part. Exceptions propagate."""
+    such as libsodium's X25519); the calling thread takes the first part. Exceptions propagate.
+
+    At most ``workers`` threads (default: :func:`default_workers`), each with at least
+    ``min_per_thread`` items: a thread's hand-off and GIL traffic cost tens of microseconds, so
+    a few small items run faster inline."""
     workers = default_workers() if workers is None else workers
-    if workers < 2 or len(items) < 2 * workers:
+    workers = min(workers, len(items) // max(1, min_per_thread))
+    if workers < 2:
         return [fn(x) for x in items]
     step = -(-len(items) // workers)
     parts = [items[i : i + step] for i in range(0, len(items), step)]
@@ -184,10 +208,17 @@ def pairwise_job(
 
 
 def default_workers() -> int:
-    """Threads :func:`accumulate_mask_jobs` uses by default: the usable CPUs, capped."""
+    """Threads :func:`accumulate_mask_jobs` uses by default: the usable CPUs, capped (looked up
+    once per process: :func:`usable_cpus`)."""
+    return max(1, min(MAX_WORKERS, usable_cpus()))
+
+
+@functools.cache
+def usable_cpus() -> int:
+    """The CPUs this process may run on, when first asked (``usable_cpus.cache_clear()`` to
+    look again, e.g. after changing the affinity)."""
     affinity = getattr(os, "sched_getaffinity", None)
-    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-    return max(1, min(MAX_WORKERS, cpus))
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def _chunk_values(n: int, itemsize: int) -> int:

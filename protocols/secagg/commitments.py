@@ -11,7 +11,8 @@ commitments reveal nothing the server may not learn.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
 
 from secagg import commit, labels
 
@@ -26,19 +27,21 @@ def share_commitments(
     key_shares: Mapping[int, bytes], mask_shares: Mapping[int, bytes],
 ) -> bytes:
     """Per holder in ``holders`` order: commitment to its key share, then to its mask share."""
-    return b"".join(
-        share_commitment(config, dealer, h, KEY_SHARE, key_shares[h])
-        + share_commitment(config, dealer, h, MASK_SHARE, mask_shares[h])
-        for h in holders
-    )
+    one = commit.digester(labels.SHARE_COMMIT, config.session_id, SHARE_COMMIT_BYTES)
+    d = dealer.to_bytes(4, "big")
+    out = []
+    for h in holders:
+        dh = d + h.to_bytes(4, "big")
+        out.append(one(dh + _KEY_KIND, key_shares[h]))
+        out.append(one(dh + _MASK_KIND, mask_shares[h]))
+    return b"".join(out)
 
 
 def share_commitment(config: SecAggConfig, dealer: int, holder: int, kind: int,
                      share: bytes) -> bytes:
     """The dealer's commitment to the share of one secret that ``holder`` holds."""
-    context = dealer.to_bytes(4, "big") + holder.to_bytes(4, "big") + bytes((kind,))
-    return commit.digest(labels.SHARE_COMMIT, config.session_id, context, share,
-                         SHARE_COMMIT_BYTES)
+    return commit.digest(labels.SHARE_COMMIT, config.session_id,
+                         _share_context(dealer, holder, kind), share, SHARE_COMMIT_BYTES)
 
 
 def share_matches(config: SecAggConfig, dealer: int, holders: Sequence[int], commitments: bytes,
@@ -48,8 +51,33 @@ def share_matches(config: SecAggConfig, dealer: int, holders: Sequence[int], com
         return False
     at = (holders.index(holder) * 2 + kind) * SHARE_COMMIT_BYTES
     expected = commitments[at : at + SHARE_COMMIT_BYTES]
-    context = dealer.to_bytes(4, "big") + holder.to_bytes(4, "big") + bytes((kind,))
-    return commit.matches(expected, labels.SHARE_COMMIT, config.session_id, context, share)
+    return commit.matches(expected, labels.SHARE_COMMIT, config.session_id,
+                          _share_context(dealer, holder, kind), share)
+
+
+def own_shares_match(config: SecAggConfig, holder: int,
+                     dealt: Iterable[tuple[int, bytes, bytes, bytes]]) -> list[bool]:
+    """For each ``(dealer, commitments, key_share, mask_share)`` that ``holder`` received, with
+    ``commitments`` the dealer's two commitments for ``holder`` (key share, then mask share):
+    whether both shares open them. ``share_matches`` for each, with the session checked once;
+    constant-time comparisons, and both shares always checked."""
+    one = commit.digester(labels.SHARE_COMMIT, config.session_id, SHARE_COMMIT_BYTES)
+    h = holder.to_bytes(4, "big")
+    out = []
+    for dealer, commits, key, mask in dealt:
+        dh = dealer.to_bytes(4, "big") + h
+        key_ok = hmac.compare_digest(one(dh + _KEY_KIND, key), commits[:SHARE_COMMIT_BYTES])
+        mask_ok = hmac.compare_digest(one(dh + _MASK_KIND, mask),
+                                      commits[SHARE_COMMIT_BYTES : 2 * SHARE_COMMIT_BYTES])
+        out.append(key_ok and mask_ok)
+    return out
+
+
+def _share_context(dealer: int, holder: int, kind: int) -> bytes:
+    return dealer.to_bytes(4, "big") + holder.to_bytes(4, "big") + bytes((kind,))
+
+
+_KEY_KIND, _MASK_KIND = bytes((KEY_SHARE,)), bytes((MASK_SHARE,))
 
 
 def seed_commitment(config: SecAggConfig, dealer: int, seed: bytes) -> bytes:
