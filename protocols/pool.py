@@ -4,9 +4,9 @@ Real clients each run on a device of their own; a driver that runs them one afte
 one core of the machine. A pool starts worker processes that each build and run a share of the
 round's clients; the server stays in the calling process and exchanges only the protocol's bytes
 with them, as a network would, so the state machines are exactly the ones a deployment runs. A
-client's secrets never leave its worker, and each worker draws from its own CSPRNG. The pipe
-carries plain framed bytes (the config in its versioned codec, messages, ids, raw input
-vectors), nothing pickled. Worker start-up (imports, compiled kernels) happens when the pool is
+client's secrets never leave its worker; each worker draws from its own CSPRNG and gets its share
+of the machine's cores as mask threads. The pipe carries plain framed bytes (the config in its
+versioned codec, messages, ids, raw input vectors), nothing pickled. Worker start-up (imports, compiled kernels) happens when the pool is
 made, before any round's clock runs.
 
 Within a stage the driver sends each worker its clients' messages in chunks, two in flight, and
@@ -74,8 +74,9 @@ class ClientPool:
         self._owner: dict[int, int] = {}
         self.verify_keys: dict[int, bytes] | None = None
         try:
+            threads = max(1, default_processes() // count)  # the machine's cores, shared out
             for _ in range(count):
-                proc, conn = _start_worker()
+                proc, conn = _start_worker(threads)
                 self._procs.append(proc)
                 self._conns.append(conn)
             self._gather(b"R")
@@ -302,7 +303,7 @@ def _expect(conn: Connection, kind: bytes) -> memoryview:
 # --- the worker side ------------------------------------------------------------------------------
 
 
-def _start_worker() -> tuple[subprocess.Popen, Connection]:
+def _start_worker(threads: int) -> tuple[subprocess.Popen, Connection]:
     """A fresh interpreter running this module, talking over one end of a socket pair (a new
     process: nothing inherited from the driver but the environment, and no re-import of the
     caller's script)."""
@@ -311,26 +312,31 @@ def _start_worker() -> tuple[subprocess.Popen, Connection]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _WORKER_MAIN, str(theirs.fileno())],
+        proc = subprocess.Popen([sys.executable, "-c", _WORKER_MAIN, str(theirs.fileno()),
+                                 str(threads)],
                                 pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
     finally:
         theirs.close()
     return proc, Connection(ours.detach())
 
 
-_WORKER_MAIN = "import sys; from protocols.pool import serve; serve(int(sys.argv[1]))"
+_WORKER_MAIN = ("import sys; from protocols.pool import serve; "
+                "serve(int(sys.argv[1]), int(sys.argv[2]))")
 
 
-def serve(fd: int) -> None:
+def serve(fd: int, threads: int) -> None:
     """A worker's main: serve the driver on the socket ``fd`` until it says stop."""
-    _worker_main(Connection(fd))
+    _worker_main(Connection(fd), threads)
 
 
-def _worker_main(conn: Connection) -> None:
-    """A worker: frames arrive through a reader thread (so the driver never blocks on a full
-    pipe while this process writes replies) and are handled one at a time."""
+def _worker_main(conn: Connection, threads: int) -> None:
+    """A worker with at most ``threads`` mask threads. Frames arrive through a reader thread (so
+    the driver never blocks on a full pipe while this process writes replies) and are handled
+    one at a time."""
     from protocols.secagg.simulate import warm_up
+    from secagg.masking import limit_threads
 
+    limit_threads(threads)
     warm_up()
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read_into, args=(conn, inbox), daemon=True).start()

@@ -209,8 +209,20 @@ def pairwise_job(
 
 def default_workers() -> int:
     """Threads :func:`accumulate_mask_jobs` uses by default: the usable CPUs, capped (looked up
-    once per process: :func:`usable_cpus`)."""
-    return max(1, min(MAX_WORKERS, usable_cpus()))
+    once per process: :func:`usable_cpus`) and by :func:`limit_threads`."""
+    return max(1, min(MAX_WORKERS, _THREAD_LIMIT, usable_cpus()))
+
+
+_THREAD_LIMIT = MAX_WORKERS
+
+
+def limit_threads(count: int) -> None:
+    """Use at most ``count`` mask threads in this process from now on: for a process that
+    shares the machine with others doing the same work (``protocols.pool``'s workers)."""
+    global _THREAD_LIMIT
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be an integer >= 1, got {count!r}")
+    _THREAD_LIMIT = count
 
 
 @functools.cache

@@ -376,3 +376,17 @@ def test_input_vectors_are_checked_for_range(dtype, values, bits, ok) -> None:
     else:
         with pytest.raises(EncodingError):
             client._check_vector(vec)
+
+
+def test_limit_threads_caps_the_default(monkeypatch) -> None:
+    monkeypatch.setattr(masking, "usable_cpus", lambda: 6)
+    monkeypatch.setattr(masking, "_THREAD_LIMIT", masking.MAX_WORKERS)
+    assert masking.default_workers() == 6
+    masking.limit_threads(1)
+    assert masking.default_workers() == 1
+    masking.limit_threads(4)
+    assert masking.default_workers() == 4
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="count"):
+            masking.limit_threads(bad)  # type: ignore[arg-type]
+    assert masking.default_workers() == 4  # a refused call changes nothing
