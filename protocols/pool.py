@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from secagg.errors import AbortError
+from secagg.errors import AbortError, EncodingError
 
 #: Clients per message to a worker: big enough to amortise the framing, small enough to overlap.
 CHUNK = 64
@@ -150,29 +150,37 @@ class ClientPool:
             raise errors[0]
         return bodies
 
-    def run_stage(self, tasks: Sequence[Task]) -> Iterator[Reply]:
-        """Every task's reply, in the order they come back. Clients not named in ``tasks`` are
-        dropped from their worker (silent or done: never addressed again)."""
-        queues: list[list[Task]] = [[] for _ in self._conns]
+    def run_stage(self, tasks: Sequence[tuple[int, bytes | None]],
+                  vector: Callable[[int], np.ndarray] | None = None) -> Iterator[Reply]:
+        """Every task's reply, in the order they come back. A task is (client, the server's
+        message or None); ``vector(u)``, if given, is called as u's chunk is sent (so at most a
+        few chunks of vectors exist at once) and goes along with the message. Clients not named
+        in ``tasks`` are dropped from their worker (silent or done: never addressed again)."""
+        queues: list[list[tuple[int, bytes | None]]] = [[] for _ in self._conns]
         for task in tasks:
             queues[self._owner[task[0]]].append(task)
         for conn, mine in zip(self._conns, queues, strict=True):
             conn.send_bytes(b"P" + _ids([t[0] for t in mine]))
         chunks = [[q[i : i + CHUNK] for i in range(0, len(q), CHUNK)][::-1] for q in queues]
         busy = [0] * self.processes
-        for w, conn in enumerate(self._conns):
-            while busy[w] < IN_FLIGHT and chunks[w]:
-                conn.send_bytes(_work(chunks[w].pop()))
-                busy[w] += 1
+
+        def send(w: int) -> None:
+            chunk = chunks[w].pop()
+            self._conns[w].send_bytes(
+                _work([(u, msg, None if vector is None else vector(u)) for u, msg in chunk]))
+            busy[w] += 1
+
         try:
+            for w in range(self.processes):
+                while busy[w] < IN_FLIGHT and chunks[w]:
+                    send(w)
             while any(busy):
                 for ready in wait([c for c, b in zip(self._conns, busy, strict=True) if b]):
                     w = self._conns.index(ready)  # type: ignore[arg-type]
                     busy[w] -= 1
                     replies = _read_replies(_expect(self._conns[w], b"D"))
                     if chunks[w]:
-                        self._conns[w].send_bytes(_work(chunks[w].pop()))
-                        busy[w] += 1
+                        send(w)
                     yield from replies
         finally:  # an error here or in the caller: read what is in flight, so the pool stays usable
             self._drain(busy)
@@ -239,10 +247,10 @@ def _work(tasks: Sequence[Task]) -> bytes:
         if x is None:
             parts.append(b"\x00")
         else:
-            arr = np.ascontiguousarray(x)
-            if arr.ndim != 1:
-                raise ValueError("input vectors must be one-dimensional")
-            parts += [_name(arr.dtype.str), _blob(arr.tobytes())]
+            arr = np.asarray(x)
+            if arr.ndim != 1:  # what the client would say: the wire carries vectors only
+                raise EncodingError(f"input of client {u} must be a vector, not shape {arr.shape}")
+            parts += [_name(arr.dtype.str), _blob(np.ascontiguousarray(arr).tobytes())]
     return b"".join(parts)
 
 

@@ -31,7 +31,7 @@ def _state(label: bytes, session_id: bytes) -> Any:
     key = (label, session_id)
     try:
         got = _STATES.get(key)
-    except TypeError:  # unhashable (bytearray session id): no caching
+    except (TypeError, ValueError):  # unhashable session id (bytearray, writable view): no cache
         return hashlib.sha256(kdf.info_prefix(label, session_id))
     if got is None:
         got = hashlib.sha256(kdf.info_prefix(label, session_id))

@@ -39,7 +39,7 @@ def _session_header(session_id: bytes) -> bytes:
     """The session part of :func:`bundle_header`, built once per session."""
     try:
         got = _SESSION_HEADERS.get(session_id)
-    except TypeError:  # unhashable (bytearray session id): nothing to cache
+    except (TypeError, ValueError):  # unhashable session id (bytearray, writable view): no cache
         return _build_session_header(session_id)
     if got is None:
         got = _build_session_header(session_id)

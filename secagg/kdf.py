@@ -26,7 +26,7 @@ def info_prefix(label: bytes, session_id: bytes) -> bytes:
     key = (label, session_id)
     try:
         got = _PREFIXES.get(key)
-    except TypeError:  # an unhashable session id (bytearray, memoryview): nothing to cache
+    except (TypeError, ValueError):  # unhashable session id (bytearray, writable view): no cache
         return _build_prefix(label, session_id)
     if got is None:
         got = _build_prefix(label, session_id)

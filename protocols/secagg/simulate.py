@@ -128,8 +128,7 @@ class _Pooled:
     def run(self, name: str, tasks: list[tuple[int, bytes | None]]
             ) -> Iterator[tuple[int, bytes | None, float]]:
         masking = name == Stage.MASKED_INPUT.value
-        return self._pool.run_stage(
-            [(u, msg, self._input(u) if masking else None) for u, msg in tasks])
+        return self._pool.run_stage(tasks, self._input if masking else None)
 
 
 def warm_up(modulus_bits: int = 32) -> None:

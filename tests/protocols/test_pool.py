@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols import AbortError, SecAggConfig, simulate_round
-from protocols.pool import ClientPool, WorkerError, _read_work, _work
+from protocols.pool import CHUNK, IN_FLIGHT, ClientPool, WorkerError, _read_work, _work
 from secagg.csprng import AesCtrRandom
+from secagg.errors import EncodingError
 
 from .helpers import SESSION, config, expected_sum, random_inputs
 
@@ -116,3 +117,37 @@ def test_close_stops_every_worker() -> None:
     assert all(proc.poll() is not None for proc in procs)
     with pytest.raises(RuntimeError, match="closed"):
         p.open_round("secagg", config(4, threshold=3))
+
+
+def test_vectors_are_made_chunk_by_chunk(pool: ClientPool) -> None:
+    """A lazy ``inputs`` stays lazy with a pool: vectors are made as their chunk is sent, so when
+    the first masked inputs come back only the chunks in flight have been made."""
+    cfg = SecAggConfig.for_secagg_plus(list(range(1, 601)), 8, dropout=0.1,
+                                       min_sparse_clients=0, session_id=SESSION)
+    inputs = random_inputs(cfg, 5)
+    made: list[int] = []
+    seen: dict[str, int] = {}
+
+    def vector(u: int) -> np.ndarray:
+        made.append(u)
+        return inputs[u]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "masked_input" and done < total:
+            seen.setdefault("made_at_first_reply", len(made))
+
+    res = simulate_round(cfg, vector, progress=progress, pool=pool)
+    np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
+    in_flight = (IN_FLIGHT * pool.processes + 1) * CHUNK  # sent, plus one resent on a reply
+    assert len(made) == 600 and seen["made_at_first_reply"] <= in_flight < 600
+
+
+def test_a_vector_that_is_not_one_dimensional_is_refused_typed(pool: ClientPool) -> None:
+    cfg = config(6, threshold=4, vector_length=1)
+    inputs = {u: np.uint32(u) for u in cfg.client_ids}  # 0-d: in process, EncodingError too
+    with pytest.raises(EncodingError, match="vector"):
+        simulate_round(cfg, inputs, pool=pool)
+    with pytest.raises(EncodingError, match="vector"):
+        simulate_round(cfg, inputs)
+    good = {u: np.array([u], dtype=np.uint32) for u in cfg.client_ids}
+    assert int(simulate_round(cfg, good, pool=pool).sum[0]) == sum(cfg.client_ids)

@@ -390,3 +390,17 @@ def test_limit_threads_caps_the_default(monkeypatch) -> None:
         with pytest.raises(ValueError, match="count"):
             masking.limit_threads(bad)  # type: ignore[arg-type]
     assert masking.default_workers() == 4  # a refused call changes nothing
+
+
+def test_writable_views_as_session_ids_work_as_before() -> None:
+    """A writable memoryview cannot be hashed (ValueError, not TypeError): the caches must
+    pass it through uncached, with the same results as bytes."""
+    raw = b"S" * 32
+    view = memoryview(bytearray(raw))
+    assert kdf.derive(b"k" * 32, labels.PAIRWISE_SEED, view) == kdf.derive(
+        b"k" * 32, labels.PAIRWISE_SEED, raw)
+    assert commit.digest(labels.SHARE_COMMIT, view, b"", b"x", 16) == commit.digest(
+        labels.SHARE_COMMIT, raw, b"", b"x", 16)
+    a, b = keys.BoxKeyPair.generate(), keys.BoxKeyPair.generate()
+    sealed = encryption.seal_bundle(a, b.public_bytes, 1, 2, raw, b"payload")
+    assert encryption.open_bundle(b, a.public_bytes, 1, 2, view, sealed) == b"payload"
