@@ -23,6 +23,7 @@ SIGNATURE_BYTES = 64  # an Ed25519 signature
 _EPS = 1e-14  # rates like 0.05 * 1000 must floor to 50, not 49
 
 IdBytes = tuple[tuple[int, bytes], ...]
+_INT = frozenset({int})
 
 
 def check_id(value: object, what: str = "client id") -> int:
@@ -45,7 +46,7 @@ def check_increasing(ids: Sequence[int], what: str) -> None:
     """Ids strictly increasing: sorted and without duplicates."""
     if not isinstance(ids, tuple):
         raise MalformedMessage(f"{what} must be a tuple")
-    if not all(type(cid) is int for cid in ids):
+    if not _INT.issuperset(map(type, ids)):  # every id an int (not a bool, not a float)
         for cid in ids:
             check_id(cid, what)
     if not all(map(operator.lt, ids, ids[1:])):

@@ -157,12 +157,10 @@ class Reader(Generic[C]):
 
     def ids(self) -> tuple[int, ...]:
         n = self.count(self.config.num_clients)
-        arr = np.frombuffer(self.take(4 * n), dtype=">u4").astype(np.int64)
-        known = known_array(self.config)
-        pos = np.searchsorted(known, arr)
-        if n and (pos.max() >= known.size or not np.array_equal(known[pos], arr)):
+        got: tuple[int, ...] = struct.unpack(f">{n}I", self.take(4 * n))
+        if not self.known.issuperset(got):  # n hash lookups: no array round trip per list
             raise MalformedMessage("unknown client id in list")
-        return tuple(arr.tolist())
+        return got
 
     def idset(self, *, compact: bool = False) -> IdSet:
         """The inverse of :meth:`Writer.idset` (tag 2 only where ``compact``); padding bits
@@ -253,7 +251,9 @@ _DECODED: dict[tuple[int, bytes], tuple[np.ndarray, IdSet]] = {}
 def idset_bytes(ids: tuple[int, ...], known: np.ndarray, *, compact: bool = False) -> bytes:
     """The encoded id set (see :meth:`Writer.idset`); ids must be known."""
     n = known.size
-    plain = b"\x00" + U32.pack(len(ids)) + np.asarray(ids, dtype=">u4").tobytes()
+    c = len(ids)
+    plain = b"\x00" + U32.pack(c) + (struct.pack(f">{c}I", *ids) if c <= _SMALL_LIST
+                                      else np.asarray(ids, dtype=">u4").tobytes())
     if len(plain) <= 1 + (n + 7) // 8 and (not compact or len(plain) <= CODE_MIN_SAVING):
         return plain
     bits = np.zeros(n, dtype=bool)
@@ -269,6 +269,8 @@ def idset_bytes(ids: tuple[int, ...], known: np.ndarray, *, compact: bool = Fals
 
 #: Bytes a tag-2 code must save over the list or the bitmap to be sent instead.
 CODE_MIN_SAVING = 64
+#: Id lists up to this long are packed by ``struct`` (a numpy round trip costs more for them).
+_SMALL_LIST = 256
 
 
 def ef_sizes(n: int, count: int) -> tuple[int, int]:

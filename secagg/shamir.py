@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numba import njit
 
 from . import field
 from .csprng import RandomSource, resolve
@@ -94,6 +95,57 @@ def reconstruct_many(
         for row, idx in zip(out, members, strict=True):
             results[idx] = _from_limbs(row, num_secrets, secret_len)
     return results
+
+
+def interpolate_groups(starts: np.ndarray, order: np.ndarray, holders: np.ndarray,
+                       shares: np.ndarray, threshold: int) -> np.ndarray:
+    """Per group r, f(0) limb by limb from its first ``threshold`` shares: rows ``shares[j]``
+    for j in ``order[starts[r] : starts[r] + threshold]``, at x = ``holders[j]``.
+
+    For many sharings that each have their own x-set (a SecAgg+ server's owners), where
+    :func:`reconstruct_many` would find no Lagrange weights to share. The caller has checked
+    what :func:`reconstruct_many` checks (x distinct in [1, p), limbs < p, enough shares);
+    :func:`secrets_from_limbs` turns the rows into secrets.
+    """
+    out = np.empty((starts.shape[0], shares.shape[1]), dtype=np.uint64)
+    _interpolate(starts, order, holders, shares, threshold, out)
+    return out
+
+
+@njit(cache=True)
+def _interpolate(starts, order, holders, shares, t, out):  # pragma: no cover - compiled
+    xs = np.empty(t, dtype=np.uint64)
+    weights = np.empty(t, dtype=np.uint64)
+    for r in range(starts.shape[0]):
+        first = starts[r]
+        for i in range(t):
+            xs[i] = np.uint64(holders[order[first + i]])
+        field.lagrange_at_zero(xs, weights)
+        for limb in range(shares.shape[1]):
+            acc = np.uint64(0)
+            for i in range(t):
+                acc = field.muladd(weights[i], np.uint64(shares[order[first + i], limb]), acc)
+            out[r, limb] = acc
+
+
+def secrets_from_limbs(limbs: np.ndarray, secret_len: int = 32) -> list[bytes | None]:
+    """Per row of interpolated limbs (one secret each), the secret as :func:`reconstruct_many`
+    would return it, or None where a limb is too wide for its slot (inconsistent shares)."""
+    if secret_len % 8 or limbs.shape[1] != limbs_per_secret(secret_len):
+        raise ValueError("secret_len must be a multiple of 8 and match the limbs per row")
+    count = limbs.shape[1]
+    top_bits = 8 * secret_len - LIMB_BITS * (count - 1)
+    bad = (limbs[:, :-1] >> np.uint64(LIMB_BITS)).any(axis=1) \
+        | (limbs[:, -1] >> np.uint64(top_bits)).astype(bool)
+    words = np.zeros((limbs.shape[0], secret_len // 8), dtype=np.uint64)  # little-endian
+    for i in range(count):  # limb i holds bits [30 i, 30 i + 30) of the secret
+        word, off = divmod(LIMB_BITS * i, 64)
+        words[:, word] |= limbs[:, i] << np.uint64(off)
+        if off + LIMB_BITS > 64 and word + 1 < words.shape[1]:
+            words[:, word + 1] |= limbs[:, i] >> np.uint64(64 - off)
+    raw = np.ascontiguousarray(words.astype("<u8").view(np.uint8)[:, ::-1]).tobytes()
+    return [None if b else raw[i * secret_len : (i + 1) * secret_len]
+            for i, b in enumerate(bad.tolist())]
 
 
 def _parse_job(job: Sequence[tuple[int, bytes]], threshold: int, size: int):

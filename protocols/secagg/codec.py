@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar, overload
 
 import numpy as np
 
+from protocols.checks import check_increasing
 from protocols.wire import U32 as _U32
 from protocols.wire import Reader, Writer, header, idset_bytes, known_array, known_ids, open_message
 from secagg import bitpack, encryption, shamir
@@ -136,6 +138,52 @@ def encode_bundles_raw(
         head, session, _U32.pack(recipient), _U32.pack(ids.size), ids.astype(">u4").tobytes(),
         _U32.pack(size), bytes(blobs),
     ))
+
+
+def encode_bundles_routed(
+    recipients: np.ndarray,
+    bounds: np.ndarray,
+    senders: np.ndarray,
+    rows: np.ndarray,
+    config: SecAggConfig,
+) -> dict[int, bytes]:
+    """Per recipient ``recipients[i]``, the bytes :func:`encode_bundles_raw` writes for
+    ``(senders[lo:hi], rows[lo:hi])`` with ``lo, hi = bounds[i], bounds[i + 1]``: the routing
+    of a whole stage at once, its checks (known ids, senders strictly increasing per
+    recipient, row size) made on the arrays once instead of once per recipient."""
+    size = routed_bundle_size(config)
+    ids = np.asarray(senders, dtype=np.int64)
+    to = np.asarray(recipients, dtype=np.int64)
+    cuts = np.asarray(bounds, dtype=np.int64)
+    known = known_array(config)
+    if (
+        ids.ndim != 1 or to.ndim != 1 or cuts.shape != (to.size + 1,)
+        or rows.dtype != np.uint8 or rows.shape != (ids.size, size) or not rows.flags.c_contiguous
+        or (cuts.size and (cuts[0] != 0 or cuts[-1] != ids.size or np.any(np.diff(cuts) < 0)))
+        or not _all_known(known, to) or not _all_known(known, ids)
+    ):
+        raise MalformedMessage("bundle batch: unknown, unsorted or mis-sized entries")
+    step = np.diff(ids) <= 0  # a fall between two entries of one recipient is out of order
+    inner = cuts[1:-1]
+    step[inner[(inner > 0) & (inner < ids.size)] - 1] = False  # a new list may start lower
+    if step.any() or np.any(np.diff(to) <= 0):
+        raise MalformedMessage("bundle batch: unknown, unsorted or mis-sized entries")
+    head = _header(Bundles, config)
+    id_bytes = ids.astype(">u4").tobytes()
+    blob = rows.reshape(-1).data
+    size_field = _U32.pack(size)
+    return {
+        v: b"".join((head, _U32.pack(v), _U32.pack(hi - lo), id_bytes[4 * lo : 4 * hi],
+                     size_field, blob[lo * size : hi * size]))
+        for v, lo, hi in zip(to.tolist(), cuts[:-1].tolist(), cuts[1:].tolist(), strict=True)
+    }
+
+
+def _all_known(known: np.ndarray, ids: np.ndarray) -> bool:
+    if not ids.size:
+        return True
+    pos = np.searchsorted(known, ids)
+    return bool(pos.max() < known.size and np.array_equal(known[pos], ids))
 
 
 def encode_survivors_each(
@@ -312,6 +360,47 @@ def decode_packed_share_keys(data: bytes, config: SecAggConfig) -> PackedShareKe
     return PackedShareKeys(sender, recipients, blob, size, commitments, seed_commitment)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class PackedUnmaskShares:
+    """``UnmaskShares`` as the server keeps it: per kind the owner ids (also as they came,
+    big-endian u32) and the shares back to back (``share_blob_size()`` bytes each), so the
+    server regroups n·k shares by owner with array operations instead of a Python pair per
+    share. Built only by :func:`decode_packed_unmask_shares`, which makes every check
+    ``decode`` and ``UnmaskShares`` make."""
+
+    sender: int
+    mask_ids: tuple[int, ...]
+    mask_id_bytes: bytes
+    mask_shares: bytes
+    key_ids: tuple[int, ...]
+    key_id_bytes: bytes
+    key_shares: bytes
+
+
+def decode_packed_unmask_shares(data: bytes, config: SecAggConfig) -> PackedUnmaskShares:
+    """Decode an ``UnmaskShares`` message, with the same checks in the same order (known ids,
+    sizes, every limb below p, ids strictly increasing, no owner with both kinds of share, no
+    trailing bytes), into its packed server-side form."""
+    _, r = _open(data, config, (UnmaskShares,))
+    sender = r.cid()
+    size = share_blob_size()
+    at = r.pos + 4  # the ids follow their count
+    mask_ids, mask_blob = r.packed(size)
+    mask_raw = r.data[at : at + 4 * len(mask_ids)]
+    at = r.pos + 4
+    key_ids, key_blob = r.packed(size)
+    key_raw = r.data[at : at + 4 * len(key_ids)]
+    _check_limbs(mask_blob, key_blob)
+    check_increasing(mask_ids, "mask shares ids")
+    check_increasing(key_ids, "key shares ids")
+    if mask_ids and key_ids:
+        both = set(mask_ids).intersection(key_ids)
+        if both:
+            raise MalformedMessage(f"both kinds of share for {sorted(both)[:3]}")
+    r.end()
+    return PackedUnmaskShares(sender, mask_ids, mask_raw, mask_blob, key_ids, key_raw, key_blob)
+
+
 def _share_commitments_size(recipients: int) -> int:
     return (recipients + 1) * 2 * SHARE_COMMIT_BYTES
 
@@ -436,11 +525,15 @@ def is_share(blob: bytes) -> bool:
 def _check_share_values(pairs: IdBytes) -> None:
     """Every limb of a revealed share is a field element: refused on receipt, not at the end
     of the round when the honest clients' shares have already been revealed."""
-    if not pairs:
-        return
-    limbs = np.frombuffer(b"".join(blob for _, blob in pairs), dtype="<u4")
-    if (limbs >= shamir.PRIME).any():
-        raise MalformedMessage("share value outside the field (a limb >= p)")
+    if pairs:
+        _check_limbs(b"".join(blob for _, blob in pairs))
+
+
+def _check_limbs(*blobs: bytes) -> None:
+    """Every little-endian u32 limb of the share ``blobs`` is below p (MalformedMessage)."""
+    for blob in blobs:
+        if blob and (np.frombuffer(blob, dtype="<u4") >= shamir.PRIME).any():
+            raise MalformedMessage("share value outside the field (a limb >= p)")
 
 
 _DECODERS: dict[type, Callable[[_Reader], object]] = {

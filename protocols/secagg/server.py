@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from itertools import chain
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from .commitments import KEY_SHARE, MASK_SHARE, seed_matches
 from .config import SecAggConfig
 from .graph import build_graph, commitments_digest, graph_seed, nonce_commitment
 from .messages import (
+    SHARE_COMMIT_BYTES,
     AdvertiseKeys,
     ConsistencySignature,
     KeyEntry,
@@ -48,7 +50,7 @@ from .messages import (
     Survivors,
     UnmaskShares,
 )
-from .recovery import Recovery, Shares
+from .recovery import Recovery, group_shares
 from .signing import advertise_payload, check_verify_keys, consistency_payload
 from .stages import Stage, flow_of, next_stage
 
@@ -57,6 +59,8 @@ from .stages import Stage, flow_of, next_stage
 PENDING_BYTES = 256 << 20
 #: Self-mask seeds per unmasking job (a dropped client's pairwise masks are one job each).
 SELF_SEED_BATCH = 64
+#: Senders whose share bundles are routed per batch of array operations.
+_ROUTE_BATCH = 1024
 
 _EXPECTED = {
     Stage.ADVERTISE_KEYS: AdvertiseKeys,
@@ -104,6 +108,7 @@ class SecAggServer:
         self._inbox: dict[int, object] = {}
         self._keys: dict[int, AdvertiseKeys] = {}  # U1
         self._public_keys: set[bytes] = set()  # every key advertised so far (all distinct)
+        self._silent: frozenset[int] = frozenset()  # clients not in U1
         self._bundles: dict[int, PackedShareKeys] = {}  # U2
         self._alive: tuple[int, ...] = ()  # U3
         self._dead: tuple[int, ...] = ()  # U2 \ U3
@@ -111,6 +116,7 @@ class SecAggServer:
         self._dead_set: frozenset[int] = frozenset()
         self._signatures: dict[int, bytes] = {}  # U4
         self._refused: dict[int, frozenset[int]] = {}  # reporter -> dealers it refused
+        self._holders_of_dead: dict[int, tuple[int, ...]] = {}  # dead v -> _accepted(v), sorted
         self._sum: np.ndarray | None = None
         self._result: np.ndarray | None = None
         self._bad_holders: frozenset[int] = frozenset()
@@ -161,8 +167,11 @@ class SecAggServer:
         stage = self._stage
         check_sender(stage, stage in _EXPECTED, client_id,
                      self._senders() if stage in _EXPECTED else frozenset(), self._inbox)
+        message: PackedShareKeys | codec.PackedUnmaskShares
         if stage is Stage.SHARE_KEYS:
             message = codec.decode_packed_share_keys(data, self.config)
+        elif stage is Stage.UNMASKING:
+            message = codec.decode_packed_unmask_shares(data, self.config)
         else:
             message = codec.decode(data, self.config, _EXPECTED[stage])
         if message.sender != client_id:
@@ -208,14 +217,19 @@ class SecAggServer:
             raise ProtocolViolation(f"client {m.sender}'s nonce does not open its commitment")
 
     def _check_share_keys(self, m: PackedShareKeys) -> None:
-        want = self._graph.neighbors(m.sender) & self._keys.keys()
-        if set(m.recipients) != want:
+        """The recipients (strictly increasing, so distinct) are exactly the sender's
+        neighbours that advertised keys."""
+        want = self._graph.neighbors(m.sender)
+        if self._silent:  # clients that did not advertise (usually none)
+            want = want - self._silent
+        if len(m.recipients) != len(want) or not want.issuperset(m.recipients):
             raise ProtocolViolation("share bundles must go to exactly the live neighbours")
 
     def _check_masked(self, m: MaskedInput) -> None:
         """The codec checked length, width and range; refused dealers must be live neighbours
         that dealt to the sender."""
-        if not set(m.refused) <= self._bundles.keys() & self._graph.neighbors(m.sender):
+        if m.refused and not set(m.refused) <= self._bundles.keys() & self._graph.neighbors(
+                m.sender):
             raise ProtocolViolation("refused dealers that did not deal to this client")
 
     def _check_consistency(self, m: ConsistencySignature) -> None:
@@ -224,11 +238,21 @@ class SecAggServer:
             self._verify_keys[m.sender], labels.CONSISTENCY_SIG, payload, m.signature
         )
 
-    def _check_unmask(self, m: UnmaskShares) -> None:
-        closed = self._graph.closed(m.sender)
-        want_mask = closed & self._alive_set
-        want_key = (closed & self._dead_set) - self._refused.get(m.sender, frozenset())
-        if {v for v, _ in m.mask_shares} != want_mask or {v for v, _ in m.key_shares} != want_key:
+    def _check_unmask(self, m: codec.PackedUnmaskShares) -> None:
+        """Shares of b_v for exactly the survivors of the sender's closed neighbourhood and of
+        s_sk_v for exactly its dead, less those it refused (the ids arrive strictly increasing,
+        so comparing sorted lists compares the sets)."""
+        alive, dead = self._alive_set, self._dead_set
+        refused = self._refused.get(m.sender, frozenset())
+        want_mask, want_key = [], []
+        for v in (*self._graph.neighbors(m.sender), m.sender):
+            if v in alive:
+                want_mask.append(v)
+            elif v in dead and v not in refused:
+                want_key.append(v)
+        want_mask.sort()
+        want_key.sort()
+        if list(m.mask_ids) != want_mask or list(m.key_ids) != want_key:
             raise ProtocolViolation("unmask shares do not match the survivor set")
 
     def _accepted(self, v: int) -> frozenset[int]:
@@ -259,27 +283,27 @@ class SecAggServer:
             else:
                 self._excluded.add(v)
                 self._drop_pending(v)
-        self._heard_from(u)
+        # One pass over u's neighbours: a pending neighbour's vector waits for one report
+        # fewer now that u has sent; a neighbour in U2 that has not sent yet is one u waits for
+        # (pending vectors are a subset of those that sent).
+        senders, inbox, waiting, ready = self._senders(), self._inbox, self._waiting, self._ready
+        left = 0
+        for v in self._graph.neighbors(u):
+            if v in inbox:
+                if v in waiting:
+                    waiting[v] -= 1
+                    if not waiting[v]:
+                        ready[v] = None
+            elif v in senders:
+                left += 1
         if u not in self._excluded:
             self._pending[u] = m.vector
-            senders = self._senders()
-            self._waiting[u] = sum(1 for v in self._graph.neighbors(u)
-                                   if v in senders and v not in self._inbox)
-            if self._waiting[u] == 0:
-                self._ready[u] = None
+            waiting[u] = left
+            if not left:
+                ready[u] = None
             while len(self._pending) > self._pending_limit:
-                self._fold(next(iter(self._ready), next(iter(self._pending))))
+                self._fold(next(iter(ready), next(iter(self._pending))))
         return tuple(m.refused)
-
-    def _heard_from(self, u: int) -> None:
-        """u has sent: the pending vectors of its neighbours wait for one report fewer."""
-        nbrs, pending = self._graph.neighbors(u), self._pending
-        near = [v for v in nbrs if v in pending] if len(nbrs) < len(pending) else \
-            [v for v in pending if v in nbrs]
-        for v in near:
-            self._waiting[v] -= 1
-            if self._waiting[v] == 0:
-                self._ready[v] = None
 
     def _drop_pending(self, v: int) -> None:
         self._pending.pop(v, None)
@@ -328,6 +352,7 @@ class SecAggServer:
 
     def _close_advertise(self, inbox: dict[int, AdvertiseKeys]) -> dict[int, bytes]:
         self._keys = dict(inbox)
+        self._silent = self._all_ids - self._keys.keys()
         if not self.config.graph_from_clients:
             return self._key_lists(())
         commitments = {u: m.graph_commitment for u, m in self._keys.items()}
@@ -349,17 +374,21 @@ class SecAggServer:
         if self._graph.complete:
             shared = codec.encode(KeyList(tuple(entries.values()), nonces), self.config)
             return dict.fromkeys(entries, shared)
-        members = {u: sorted(self._graph.closed(u) & entries.keys()) for u in entries}
+        members = {}
+        for u in entries:  # N[u] among the advertisers, one neighbourhood lookup per client
+            ids = [v for v in self._graph.neighbors(u) if v in entries]
+            ids.append(u)
+            ids.sort()
+            members[u] = ids
         return codec.encode_key_lists(entries, members, nonces, self.config)
 
     def _close_share_keys(self, inbox: dict[int, PackedShareKeys]) -> dict[int, bytes]:
         """Forward to each v in U2 the bundles addressed to it, sorted by sender."""
         self._bundles = dict(inbox)
-        if self._graph.complete:
-            routed = self._route_dense()
-            self._bundles = {u: m.without_ciphertexts() for u, m in self._bundles.items()}
-        else:
-            routed = self._route_sparse()
+        if not self._graph.complete:
+            return self._route_sparse()
+        routed = self._route_dense()
+        self._bundles = {u: m.without_ciphertexts() for u, m in self._bundles.items()}
         return {
             v: codec.encode_bundles_raw(v, senders, blobs, self.config)
             for v, (senders, blobs) in routed.items()
@@ -384,32 +413,50 @@ class SecAggServer:
             out[v] = (np.delete(ids, r), grid[:r, c].tobytes() + grid[r + 1 :, c].tobytes())
         return out
 
-    def _route_sparse(self) -> dict[int, tuple[np.ndarray, bytes]]:
-        """Sparse graph: every routed bundle in one array (one copy of the n·k ciphertexts,
-        made sender by sender while each sender's own copy is dropped), then cut per recipient
-        in (recipient, sender) order."""
-        size = codec.routed_bundle_size(self.config)
+    def _route_sparse(self) -> dict[int, bytes]:
+        """Sparse graph: every routed bundle (ciphertext, then the dealer's commitments to the
+        recipient's shares, as :meth:`PackedShareKeys.routed_rows`) written once, straight to
+        its place in one array in (recipient, sender) order: one copy of the n·k ciphertexts,
+        made by array operations over batches of senders while each sender's own copy is
+        dropped. Each recipient's message is then its slice. Bundles to clients of U1 that did
+        not share keys are not forwarded."""
+        size, ct = codec.routed_bundle_size(self.config), codec.bundle_size(self.config)
+        per = 2 * SHARE_COMMIT_BYTES  # a holder's two share commitments
         senders = sorted(self._bundles)
-        counts = [len(self._bundles[u].recipients) for u in senders]
-        rows = np.empty((sum(counts), size), dtype=np.uint8)
+        counts = np.array([len(self._bundles[u].recipients) for u in senders], dtype=np.int64)
+        total = int(counts.sum())
+        r_ids = np.fromiter(chain.from_iterable(self._bundles[u].recipients for u in senders),
+                            dtype=np.int64, count=total)
         s_ids = np.repeat(np.array(senders, dtype=np.int64), counts)
-        r_ids = np.empty(rows.shape[0], dtype=np.int64)
-        at = 0
-        for u, count in zip(senders, counts, strict=True):
-            m = self._bundles[u]
-            rows[at : at + count] = m.routed_rows()
-            r_ids[at : at + count] = m.recipients
-            self._bundles[u] = m.without_ciphertexts()  # forwarded: the server needs no more
-            at += count
         u2 = np.array(senders, dtype=np.int64)
-        order = np.lexsort((s_ids, r_ids))
-        order = order[np.isin(r_ids[order], u2)]
-        r_sorted = r_ids[order]
-        bounds = np.searchsorted(r_sorted, np.append(u2, u2[-1] + 1))
-        return {
-            int(v): (s_ids[order[lo:hi]], rows[order[lo:hi]].tobytes())
-            for v, lo, hi in zip(u2, bounds[:-1], bounds[1:], strict=True)
-        }
+        kept = np.flatnonzero(np.isin(r_ids, u2))
+        order = kept[np.argsort(r_ids[kept], kind="stable")]  # senders stay in id order
+        place = np.full(total, -1, dtype=np.int64)
+        place[order] = np.arange(order.size)
+        first = np.cumsum(counts) - counts  # each sender's first entry
+        # an entry's commitments among its sender's holders (the sender is one of them)
+        held_at = np.arange(total) - np.repeat(first, counts) + (r_ids > s_ids)
+        rows = np.empty((order.size, size), dtype=np.uint8)
+        for lo in range(0, len(senders), _ROUTE_BATCH):
+            hi = min(lo + _ROUTE_BATCH, len(senders))
+            batch = [self._bundles[u] for u in senders[lo:hi]]
+            a, b = int(first[lo]), int(first[hi - 1] + counts[hi - 1])
+            cts = np.frombuffer(b"".join(m.ciphertexts for m in batch), np.uint8).reshape(-1, ct)
+            commits = np.frombuffer(b"".join(m.share_commitments for m in batch),
+                                    np.uint8).reshape(-1, per)
+            # sender i of the batch dealt count_i + 1 commitment pairs
+            own = counts[lo:hi] + 1
+            at = np.repeat(np.cumsum(own) - own, counts[lo:hi]) + held_at[a:b]
+            to = place[a:b]
+            if not (to >= 0).all():
+                keep = to >= 0
+                to, cts, at = to[keep], cts[keep], at[keep]
+            rows[to, :ct] = cts
+            rows[to, ct:] = commits[at]
+            for u, m in zip(senders[lo:hi], batch, strict=True):
+                self._bundles[u] = m.without_ciphertexts()  # forwarded: the server needs no more
+        bounds = np.searchsorted(r_ids[order], np.append(u2, u2[-1] + 1))
+        return codec.encode_bundles_routed(u2, bounds, s_ids[order], rows, self.config)
 
     def _close_masked(self, inbox: dict[int, tuple[int, ...]]) -> dict[int, bytes]:
         """U3: who sent a masked input, less those left out for refused shares (their masks
@@ -427,12 +474,11 @@ class SecAggServer:
             raise AbortError(Stage.MASKED_INPUT.value, needed, len(self._alive),
                              f"{len(excluded)} left out for shares their neighbours refused: "
                              f"{sorted(excluded)[:5]}")
-        self._check_survivor_graph()
+        dead_of = self._check_survivor_graph()
         if self._graph.complete:
             return dict.fromkeys(self._alive, codec.encode(Survivors(self._alive, self._dead),
                                                            self.config))
-        return codec.encode_survivors_each(self._alive, self._dead_neighbors(self._alive),
-                                           self.config)
+        return codec.encode_survivors_each(self._alive, dead_of, self.config)
 
     def _dead_neighbors(self, clients: Iterable[int]) -> dict[int, tuple[int, ...]]:
         """Per client, its neighbours in U2 \\ U3: all a client needs of the dead, O(k)."""
@@ -445,30 +491,40 @@ class SecAggServer:
         self._dead = tuple(sorted(self._bundles.keys() - self._alive_set))
         self._dead_set = frozenset(self._dead)
 
-    def _check_survivor_graph(self) -> None:
+    def _check_survivor_graph(self) -> dict[int, tuple[int, ...]]:
         """Stop here, before any client reveals a share, if some secret could not be rebuilt
         (a dropped client with fewer than t surviving holders of its key), or (SecAgg+) a
         survivor has fewer than t surviving neighbours or U3 is split (its clients would
-        refuse to unmask anyway)."""
+        refuse to unmask anyway). Keeps each dropped client's surviving holders for unmasking;
+        returns (SecAgg+) each survivor's dead neighbours, found in the same pass: one
+        neighbourhood lookup per client."""
         t = self.config.t
+        holders_of: dict[int, tuple[int, ...]] = {}
         for v in self._dead:
             holders = self._accepted(v)
             if holders and len(holders) < t:
                 refused = sorted(self.reported.get(v, ()))
                 raise AbortError(Stage.MASKED_INPUT.value, t, len(holders),
                                  f"surviving holders of client {v}'s key; refused by {refused}")
+            holders_of[v] = tuple(sorted(holders))
+        self._holders_of_dead = holders_of
         if self._graph.complete:
-            return
+            return {}
+        alive, dead = self._alive_set, self._dead_set
+        dead_of = {}
         for u in self._alive:
-            live = len(self._graph.neighbors(u) & self._alive_set)
+            nbrs = self._graph.neighbors(u)
+            live = len(nbrs & alive)
             if live < t:
                 raise AbortError(Stage.MASKED_INPUT.value, t, live,
                                  f"surviving neighbours of client {u}")
+            dead_of[u] = tuple(sorted(nbrs & dead))
         parts = self._graph.components(self._alive_set)
         if len(parts) > 1:
             raise AbortError(Stage.MASKED_INPUT.value, len(self._alive),
                              max(len(p) for p in parts), "the survivors split the neighbour "
                              "graph; largest connected part")
+        return dead_of
 
     def _close_consistency(self, inbox: dict[int, ConsistencySignature]) -> dict[int, bytes]:
         """Each signer gets U3, its dead neighbours and the signatures of its closed
@@ -479,12 +535,12 @@ class SecAggServer:
             msg = codec.encode(Signatures(self._alive, self._dead, sigs), self.config)
             return dict.fromkeys(self._signatures, msg)
         signers = sorted(self._signatures)
-        near = {u: tuple((v, self._signatures[v]) for v in sorted(self._graph.closed(u))
+        near = {u: tuple((v, self._signatures[v]) for v in sorted([*self._graph.neighbors(u), u])
                          if v in self._signatures) for u in signers}
         return codec.encode_signatures_each(self._alive, self._dead_neighbors(signers), near,
                                             self.config)
 
-    def _close_unmask(self, inbox: dict[int, UnmaskShares]) -> dict[int, bytes]:
+    def _close_unmask(self, inbox: dict[int, codec.PackedUnmaskShares]) -> dict[int, bytes]:
         self_seeds, dead_keys = self._reconstruct(inbox)
         assert self._sum is not None
         self._result = accumulate_mask_jobs(
@@ -507,16 +563,16 @@ class SecAggServer:
         session = self.config.session_id
         for v, key in dead_keys.items():
             # v's own δ_vu = -δ_uv: adding v's side of each pair cancels what u added.
-            peers = [(u, self._keys[u].s_pk) for u in sorted(self._accepted(v))]
+            peers = [(u, self._keys[u].s_pk) for u in self._holders_of_dead[v]]
             jobs.append(pairwise_job(key, v, peers, session))
         return jobs
 
     def _reconstruct(
-        self, inbox: dict[int, UnmaskShares]
+        self, inbox: dict[int, codec.PackedUnmaskShares]
     ) -> tuple[dict[int, bytes], dict[int, keys.MaskKeyPair]]:
         """Rebuild and verify b_u for u in U3 and s_sk_v for dropped v with surviving
         neighbours (see :mod:`protocols.secagg.recovery`)."""
-        needed_dead = [v for v in self._dead if self._accepted(v)]
+        needed_dead = [v for v in self._dead if self._holders_of_dead[v]]
         pairs: dict[int, keys.MaskKeyPair] = {}
 
         def key_ok(v: int, sk: bytes) -> bool:
@@ -528,27 +584,15 @@ class SecAggServer:
 
         seeds_rec = Recovery(self.config, MASK_SHARE, self._bundles, seed_ok)
         keys_rec = Recovery(self.config, KEY_SHARE, self._bundles, key_ok)
+        holders = sorted(inbox)  # Recovery takes each owner's shares by holder id
         try:
-            seeds = seeds_rec.rebuild(_held(inbox, self._alive, lambda m: m.mask_shares))
-            sks = keys_rec.rebuild(_held(inbox, needed_dead, lambda m: m.key_shares))
+            seeds = seeds_rec.rebuild(group_shares(self._alive, (
+                (w, inbox[w].mask_id_bytes, inbox[w].mask_shares) for w in holders)))
+            sks = keys_rec.rebuild(group_shares(needed_dead, (
+                (w, inbox[w].key_id_bytes, inbox[w].key_shares) for w in holders)))
         finally:
             self._bad_holders = frozenset(seeds_rec.bad_holders | keys_rec.bad_holders)
         return seeds, {v: pairs[v] for v in sks}
-
-
-def _held(
-    inbox: dict[int, UnmaskShares],
-    owners: list[int] | tuple[int, ...],
-    pick: Callable[[UnmaskShares], tuple[tuple[int, bytes], ...]],
-) -> dict[int, Shares]:
-    """Per owner, every revealed share of its secret, by holder id."""
-    out: dict[int, Shares] = {v: [] for v in owners}
-    for w in sorted(inbox):  # by holder id, as Recovery expects
-        for v, share in pick(inbox[w]):
-            held = out.get(v)
-            if held is not None:
-                held.append((w, share))
-    return out
 
 
 _CHECKS: dict[Stage, Callable[..., None]] = {

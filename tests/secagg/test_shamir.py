@@ -210,3 +210,27 @@ def test_coefficient_draws_of_p_are_rejected() -> None:
     AesCtrRandom(b"r" * 32).fill(again)
     assert rng.calls == 2 and (got < shamir.PRIME).all()
     assert (got.ravel() == (again & np.uint32(shamir.PRIME))).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 6), st.integers(0, 2**32), st.data())
+def test_interpolate_groups_rebuilds_what_reconstruct_many_does(t, groups, seed, data) -> None:
+    """Many sharings, each with its own holders (in any order in the share table): the grouped
+    kernel and the limb packing give every secret, as reconstruct_many does."""
+    rng = AesCtrRandom(seed=seed.to_bytes(5, "big") * 7)
+    secrets, jobs = [], []
+    for _ in range(groups):
+        xs = sorted(data.draw(st.sets(st.integers(1, 2**31 - 2), min_size=t, max_size=t + 3)))
+        secret = rng.token_bytes(32)
+        shares = shamir.split_secrets([secret], t, xs, rng)
+        secrets.append(secret)
+        jobs.append([(x, shares[x]) for x in xs])
+    rows = [(g, x, share) for g, job in enumerate(jobs) for x, share in job][::-1]  # shuffled
+    holders = np.array([x for _, x, _ in rows], dtype=np.int64)
+    table = np.frombuffer(b"".join(s for _, _, s in rows), dtype="<u4").reshape(len(rows), -1)
+    owner = np.array([g for g, _, _ in rows])
+    order = np.lexsort((holders, owner))  # by group, then holder id
+    starts = np.searchsorted(owner[order], np.arange(groups)).astype(np.int64)
+    limbs = shamir.interpolate_groups(starts, order.astype(np.int64), holders, table, t)
+    assert shamir.secrets_from_limbs(limbs) == secrets
+    assert [r[0] for r in shamir.reconstruct_many(jobs, t, 1)] == secrets
