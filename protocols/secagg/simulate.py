@@ -73,7 +73,7 @@ def simulate_round(
             if reply is not None:
                 _timed(meter.server_s, name, server.receive, u, reply)
             done += 1
-            if progress is not None and done % every == 0:
+            if progress is not None and done % every == 0 and done < len(tasks):
                 progress(name, done, len(tasks))
         out = _timed(meter.server_s, name, server.close_stage)
         if progress is not None:

@@ -127,3 +127,14 @@ def test_server_unmasks_in_chunks_of_vector_and_seeds(
     res = simulate_round(cfg, inputs, {"masked_input": [2, 5], "unmask": [7]},
                          rng=AesCtrRandom(seed=b"c" * 32))
     np.testing.assert_array_equal(res.sum, expected_sum(cfg, inputs, res.included))
+
+
+def test_progress_closes_each_stage_once() -> None:
+    cfg = config(60, threshold=40, max_dropouts=3, vector_length=4)
+    calls: list[tuple[str, int, int]] = []
+    simulate_round(cfg, random_inputs(cfg, 2), {"masked_input": [5]},
+                   progress=lambda *a: calls.append(a))
+    closes = [stage for stage, done, total in calls if done == total]
+    assert closes == ["advertise_keys", "share_keys", "masked_input", "unmask"]
+    assert all(done <= total for _, done, total in calls)
+    assert len(calls) > len(closes)  # and some reports before each close
