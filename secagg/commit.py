@@ -18,27 +18,19 @@ from collections.abc import Callable
 from typing import Any
 
 from . import kdf
+from .memo import PublicMemo
 
 #: SHA-256 state after ``kdf.info_prefix(label, session)``, per (label, session): public bytes
 #: only; copied, never updated in place. Bounded: cleared when full.
-_STATES: dict[tuple[bytes, bytes], Any] = {}
 _STATES_MAX = 256
+_STATES: PublicMemo[Any] = PublicMemo(_STATES_MAX)
 
 
 def _state(label: bytes, session_id: bytes) -> Any:
     """The SHA-256 object that has absorbed ``kdf.info_prefix(label, session_id)`` (shared:
     callers ``.copy()`` it)."""
-    key = (label, session_id)
-    try:
-        got = _STATES.get(key)
-    except (TypeError, ValueError):  # unhashable session id (bytearray, writable view): no cache
-        return hashlib.sha256(kdf.info_prefix(label, session_id))
-    if got is None:
-        got = hashlib.sha256(kdf.info_prefix(label, session_id))
-        if len(_STATES) >= _STATES_MAX:
-            _STATES.clear()
-        _STATES[(bytes(label), bytes(session_id))] = got
-    return got
+    return _STATES.get((label, session_id),
+                       lambda: hashlib.sha256(kdf.info_prefix(label, session_id)))
 
 
 def _check_size(size: int) -> None:

@@ -18,6 +18,7 @@ from . import labels
 from .csprng import RandomSource, resolve
 from .errors import AuthenticationError
 from .keys import BoxKeyPair
+from .memo import PublicMemo
 
 NONCE_BYTES = nacl.public.Box.NONCE_SIZE
 OVERHEAD_BYTES = NONCE_BYTES + (nacl.bindings.crypto_box_ZEROBYTES - nacl.bindings.crypto_box_BOXZEROBYTES)  # Poly1305 tag: 16
@@ -31,22 +32,13 @@ def bundle_header(sender_id: int, recipient_id: int, session_id: bytes) -> bytes
 
 
 #: ``label ‖ version ‖ len(session) ‖ session`` per session: public bytes. Bounded.
-_SESSION_HEADERS: dict[bytes, bytes] = {}
 _SESSION_HEADERS_MAX = 256
+_SESSION_HEADERS: PublicMemo[bytes] = PublicMemo(_SESSION_HEADERS_MAX)
 
 
 def _session_header(session_id: bytes) -> bytes:
     """The session part of :func:`bundle_header`, built once per session."""
-    try:
-        got = _SESSION_HEADERS.get(session_id)
-    except (TypeError, ValueError):  # unhashable session id (bytearray, writable view): no cache
-        return _build_session_header(session_id)
-    if got is None:
-        got = _build_session_header(session_id)
-        if len(_SESSION_HEADERS) >= _SESSION_HEADERS_MAX:
-            _SESSION_HEADERS.clear()
-        _SESSION_HEADERS[bytes(session_id)] = got
-    return got
+    return _SESSION_HEADERS.get((session_id,), lambda: _build_session_header(session_id))
 
 
 def _build_session_header(session_id: bytes) -> bytes:

@@ -10,30 +10,21 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import labels
+from .memo import PublicMemo
 
 MIN_SESSION_ID_BYTES = 16
 
 #: ``label ‖ version ‖ len(session) ‖ session`` per checked (label, session): public bytes, built
 #: (and validated) once per round instead of once per derivation. Bounded: cleared when full.
-_PREFIXES: dict[tuple[bytes, bytes], bytes] = {}
 _PREFIXES_MAX = 256
+_PREFIXES: PublicMemo[bytes] = PublicMemo(_PREFIXES_MAX)
 #: SHA-256 is stateless as an HKDF parameter: one instance serves every derivation.
 _SHA256 = hashes.SHA256()
 
 
 def info_prefix(label: bytes, session_id: bytes) -> bytes:
     """``build_info(label, session_id)``: the part of every ``info`` before the context."""
-    key = (label, session_id)
-    try:
-        got = _PREFIXES.get(key)
-    except (TypeError, ValueError):  # unhashable session id (bytearray, writable view): no cache
-        return _build_prefix(label, session_id)
-    if got is None:
-        got = _build_prefix(label, session_id)
-        if len(_PREFIXES) >= _PREFIXES_MAX:
-            _PREFIXES.clear()
-        _PREFIXES[(bytes(label), bytes(session_id))] = got
-    return got
+    return _PREFIXES.get((label, session_id), lambda: _build_prefix(label, session_id))
 
 
 def _build_prefix(label: bytes, session_id: bytes) -> bytes:
