@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from secagg.errors import AbortError, EncodingError
+from secagg.masking import usable_cpus
 
 #: Clients per message to a worker: big enough to amortise the framing, small enough to overlap.
 CHUNK = 64
@@ -58,8 +59,7 @@ class WorkerError(RuntimeError):
 
 def default_processes() -> int:
     """One worker per CPU this process may use (the server shares them)."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return max(1, len(affinity(0)) if affinity is not None else (os.cpu_count() or 1))
+    return max(1, usable_cpus())
 
 
 class ClientPool:
