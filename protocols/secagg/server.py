@@ -19,7 +19,7 @@ threads; the state machine itself stays single-threaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from itertools import chain
 
@@ -117,6 +117,7 @@ class SecAggServer:
         self._signatures: dict[int, bytes] = {}  # U4
         self._refused: dict[int, frozenset[int]] = {}  # reporter -> dealers it refused
         self._holders_of_dead: dict[int, tuple[int, ...]] = {}  # dead v -> _accepted(v), sorted
+        self._dead_of: dict[int, tuple[int, ...]] = {}  # u in U3 -> its dead neighbours (SecAgg+)
         self._sum: np.ndarray | None = None
         self._result: np.ndarray | None = None
         self._bad_holders: frozenset[int] = frozenset()
@@ -474,16 +475,11 @@ class SecAggServer:
             raise AbortError(Stage.MASKED_INPUT.value, needed, len(self._alive),
                              f"{len(excluded)} left out for shares their neighbours refused: "
                              f"{sorted(excluded)[:5]}")
-        dead_of = self._check_survivor_graph()
+        self._check_survivor_graph()
         if self._graph.complete:
             return dict.fromkeys(self._alive, codec.encode(Survivors(self._alive, self._dead),
                                                            self.config))
-        return codec.encode_survivors_each(self._alive, dead_of, self.config)
-
-    def _dead_neighbors(self, clients: Iterable[int]) -> dict[int, tuple[int, ...]]:
-        """Per client, its neighbours in U2 \\ U3: all a client needs of the dead, O(k)."""
-        dead = self._dead_set
-        return {u: tuple(sorted(self._graph.neighbors(u) & dead)) for u in clients}
+        return codec.encode_survivors_each(self._alive, self._dead_of, self.config)
 
     def _set_survivors(self, alive: list[int]) -> None:
         self._alive = tuple(alive)
@@ -491,13 +487,13 @@ class SecAggServer:
         self._dead = tuple(sorted(self._bundles.keys() - self._alive_set))
         self._dead_set = frozenset(self._dead)
 
-    def _check_survivor_graph(self) -> dict[int, tuple[int, ...]]:
+    def _check_survivor_graph(self) -> None:
         """Stop here, before any client reveals a share, if some secret could not be rebuilt
         (a dropped client with fewer than t surviving holders of its key), or (SecAgg+) a
         survivor has fewer than t surviving neighbours or U3 is split (its clients would
-        refuse to unmask anyway). Keeps each dropped client's surviving holders for unmasking;
-        returns (SecAgg+) each survivor's dead neighbours, found in the same pass: one
-        neighbourhood lookup per client."""
+        refuse to unmask anyway). Keeps each dropped client's surviving holders for unmasking
+        and (SecAgg+) each survivor's dead neighbours, all a client is sent of the dead, found
+        in the same pass: one neighbourhood lookup per client."""
         t = self.config.t
         holders_of: dict[int, tuple[int, ...]] = {}
         for v in self._dead:
@@ -509,9 +505,10 @@ class SecAggServer:
             holders_of[v] = tuple(sorted(holders))
         self._holders_of_dead = holders_of
         if self._graph.complete:
-            return {}
+            return
         alive, dead = self._alive_set, self._dead_set
-        dead_of = {}
+        dead_of: dict[int, tuple[int, ...]] = {}
+        self._dead_of = dead_of
         for u in self._alive:
             nbrs = self._graph.neighbors(u)
             live = len(nbrs & alive)
@@ -524,7 +521,6 @@ class SecAggServer:
             raise AbortError(Stage.MASKED_INPUT.value, len(self._alive),
                              max(len(p) for p in parts), "the survivors split the neighbour "
                              "graph; largest connected part")
-        return dead_of
 
     def _close_consistency(self, inbox: dict[int, ConsistencySignature]) -> dict[int, bytes]:
         """Each signer gets U3, its dead neighbours and the signatures of its closed
@@ -537,8 +533,8 @@ class SecAggServer:
         signers = sorted(self._signatures)
         near = {u: tuple((v, self._signatures[v]) for v in sorted([*self._graph.neighbors(u), u])
                          if v in self._signatures) for u in signers}
-        return codec.encode_signatures_each(self._alive, self._dead_neighbors(signers), near,
-                                            self.config)
+        return codec.encode_signatures_each(self._alive, {u: self._dead_of[u] for u in signers},
+                                            near, self.config)
 
     def _close_unmask(self, inbox: dict[int, codec.PackedUnmaskShares]) -> dict[int, bytes]:
         self_seeds, dead_keys = self._reconstruct(inbox)
